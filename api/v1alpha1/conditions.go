@@ -1,0 +1,47 @@
+package v1alpha1
+
+// Condition types of a CertSync.
+const (
+	// ConditionReady summarises the others; kstatus-compatible, so
+	// `kubectl wait --for=condition=Ready` and GitOps health checks work.
+	ConditionReady = "Ready"
+	// ConditionSourcesReady says whether every source yielded a valid candidate.
+	ConditionSourcesReady = "SourcesReady"
+	// ConditionSynced says whether the target holds the chosen certificate.
+	ConditionSynced = "Synced"
+)
+
+// Reasons used in conditions and events. Stable: alerts and runbooks match them.
+const (
+	ReasonSynced           = "Synced"
+	ReasonAllSourcesReady  = "AllSourcesReady"
+	ReasonSourcesDegraded  = "Degraded"
+	ReasonNoValidSource    = "NoValidSource"
+	ReasonTargetConflict   = "TargetConflict"
+	ReasonDowngradeRefused = "DowngradeRefused"
+	ReasonSuspended        = "Suspended"
+	ReasonTargetWriteError = "TargetWriteFailed"
+	ReasonReady            = "Ready"
+
+	// Event-only reasons.
+	ReasonValidationFailed  = "ValidationFailed"
+	ReasonSourceUnavailable = "SourceUnavailable"
+)
+
+// Labels and annotations certsync reads or writes.
+const (
+	// LabelManagedBy marks the target Secrets certsync created.
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	// ManagedByValue is the value of LabelManagedBy on certsync's Secrets.
+	ManagedByValue = "certsync"
+	// AnnotationOwner names the CertSync (in the Secret's namespace) that
+	// manages a target Secret. Another CertSync will not write to it.
+	AnnotationOwner = "certsync.io/owner"
+	// AnnotationSHA256 carries the SHA-256 of the leaf certificate in a target.
+	AnnotationSHA256 = "certsync.io/sha256"
+	// AnnotationSource names the source the target's certificate came from.
+	AnnotationSource = "certsync.io/source"
+	// AnnotationAllowedNamespaces, on a source Secret, lists the namespaces
+	// (comma-separated, or "*") whose CertSyncs may read it from elsewhere.
+	AnnotationAllowedNamespaces = "certsync.io/allowed-namespaces"
+)

@@ -1,0 +1,260 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	"certsync.io/certsync/api/v1alpha1"
+	"certsync.io/certsync/internal/certs"
+	"certsync.io/certsync/internal/selection"
+	"certsync.io/certsync/internal/sources"
+	"certsync.io/certsync/internal/target"
+)
+
+// secretRefIndex indexes CertSyncs by every Secret they read or write
+// ("namespace/name"), so a Secret event wakes only the CertSyncs that use it.
+const secretRefIndex = "certsync.io/secret-refs"
+
+// maxRequeue bounds how long a CertSync sleeps without an event; it is a
+// safety net only, watches and time boundaries drive the real work.
+const maxRequeue = 12 * time.Hour
+
+// CertSyncReconciler syncs the newest valid certificate from a CertSync's
+// sources into its target Secret.
+type CertSyncReconciler struct {
+	// Client reads CertSyncs from the cache and Secrets from the API server
+	// (see ManagerOptions).
+	Client   client.Client
+	Recorder events.EventRecorder
+	Clock    clock.PassiveClock
+}
+
+// scope is everything one reconcile gathered, read once.
+type scope struct {
+	cs      *v1alpha1.CertSync
+	now     time.Time
+	cands   []selection.Candidate
+	winner  int            // index into cands, -1 when no candidate is valid
+	target  *corev1.Secret // nil when missing
+	outcome target.Decision
+	wrote   bool
+	err     error // a write that failed, for status
+}
+
+// +kubebuilder:rbac:groups=certsync.io,resources=certsyncs,verbs=get;list;watch
+// +kubebuilder:rbac:groups=certsync.io,resources=certsyncs/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile computes the desired target from the sources, compares, acts and
+// records, in that order. It is idempotent: a steady state makes no writes.
+func (r *CertSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var cs v1alpha1.CertSync
+	if err := r.Client.Get(ctx, req.NamespacedName, &cs); err != nil {
+		// Deleted: its target stays where it is, by design.
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !cs.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	s := &scope{cs: &cs, now: r.Clock.Now(), winner: -1}
+	orig := cs.DeepCopy()
+
+	if err := r.readSources(ctx, s); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.readTarget(ctx, s); err != nil {
+		return ctrl.Result{}, err
+	}
+	r.syncTarget(ctx, s)
+
+	setStatus(s)
+	r.emitEvents(orig, s)
+	if !equality.Semantic.DeepEqual(orig.Status, cs.Status) {
+		if err := r.Client.Status().Patch(ctx, &cs, client.MergeFrom(orig)); err != nil {
+			return ctrl.Result{}, fmt.Errorf("patching status: %w", err)
+		}
+	}
+	if s.err != nil {
+		return ctrl.Result{}, s.err
+	}
+	for _, c := range s.cands {
+		if c.Transient {
+			// Retried with the controller's capped exponential backoff; the
+			// last good certificate stays in the target meanwhile.
+			return ctrl.Result{}, fmt.Errorf("source %q: %s", c.Source, c.Message)
+		}
+	}
+	return ctrl.Result{RequeueAfter: nextRequeue(s)}, nil
+}
+
+func (r *CertSyncReconciler) readSources(ctx context.Context, s *scope) error {
+	req := requirements(s.cs)
+	s.cands = make([]selection.Candidate, 0, len(s.cs.Spec.Sources))
+	for _, src := range s.cs.Spec.Sources {
+		var (
+			m   sources.Material
+			err error
+		)
+		switch {
+		case src.Secret != nil:
+			m, err = sources.ReadSecret(ctx, r.Client, s.cs.Namespace, src.Secret)
+		default:
+			err = &sources.Error{Reason: "Unsupported", Message: "no source kind set"}
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		s.cands = append(s.cands, selection.Evaluate(src.Name, m, err, req, s.now))
+	}
+	s.winner = selection.Pick(s.cands)
+	return nil
+}
+
+func (r *CertSyncReconciler) readTarget(ctx context.Context, s *scope) error {
+	var secret corev1.Secret
+	err := r.Client.Get(ctx, types.NamespacedName{Namespace: s.cs.Namespace, Name: s.cs.Spec.Target.SecretName}, &secret)
+	switch {
+	case apierrors.IsNotFound(err):
+		s.target = nil
+	case err != nil:
+		return fmt.Errorf("reading target Secret: %w", err)
+	default:
+		s.target = &secret
+	}
+	return nil
+}
+
+// syncTarget decides and performs the single write a reconcile may make.
+func (r *CertSyncReconciler) syncTarget(ctx context.Context, s *scope) {
+	if s.target != nil {
+		if d := target.CheckOwnership(s.target, s.cs.Name); d != nil {
+			s.outcome = *d
+			return
+		}
+	}
+	if s.winner < 0 {
+		s.outcome = target.Decision{Action: target.None}
+		return
+	}
+	w := s.cands[s.winner]
+	s.outcome = target.Decide(s.target, s.cs.Name, w.Source, w.Bundle, s.cs.Spec.Validation.AllowDowngrade)
+	if s.cs.Spec.Suspend || (s.outcome.Action != target.Create && s.outcome.Action != target.Update) {
+		return
+	}
+	desired := target.Apply(s.target, s.cs.Namespace, s.cs.Spec.Target.SecretName, s.cs.Name, w.Source, w.Bundle)
+	var err error
+	if s.target == nil {
+		err = r.Client.Create(ctx, desired)
+	} else {
+		// Update carries the resourceVersion we read: a concurrent change
+		// makes it fail and the next reconcile decides again.
+		err = r.Client.Update(ctx, desired)
+	}
+	if err != nil {
+		s.err = fmt.Errorf("writing target Secret %s: %w", desired.Name, err)
+		return
+	}
+	s.target, s.wrote = desired, true
+	log.FromContext(ctx).Info("synced target", "secret", desired.Name, "source", w.Source,
+		"sha256", w.Bundle.SHA256(), "serial", certs.SerialHex(w.Bundle.Leaf), "notAfter", w.Bundle.Leaf.NotAfter)
+}
+
+func requirements(cs *v1alpha1.CertSync) certs.Requirements {
+	req := certs.Requirements{DNSNames: cs.Spec.Validation.DNSNames}
+	if d := cs.Spec.Validation.MinRemainingValidity; d != nil {
+		req.MinRemainingValidity = d.Duration
+	}
+	return req
+}
+
+// nextRequeue is the next moment a certificate's validity changes the
+// outcome without any event: a candidate becoming valid, one entering its
+// minimum remaining validity, or expiring.
+func nextRequeue(s *scope) time.Duration {
+	minRemaining := requirements(s.cs).MinRemainingValidity
+	next := maxRequeue
+	consider := func(t time.Time) {
+		if d := t.Sub(s.now); d > 0 && d < next {
+			next = d
+		}
+	}
+	for _, c := range s.cands {
+		if c.Bundle == nil {
+			continue
+		}
+		consider(c.Bundle.Leaf.NotBefore)
+		consider(c.Bundle.Leaf.NotAfter.Add(-minRemaining))
+		consider(c.Bundle.Leaf.NotAfter)
+	}
+	// A second past the boundary, so the check sees the new side of it.
+	return next + time.Second
+}
+
+// SetupWithManager registers the CertSync controller.
+func (r *CertSyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.CertSync{}, secretRefIndex, secretRefs); err != nil {
+		return err
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&v1alpha1.CertSync{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// Metadata only: every Secret event is seen, no Secret data is cached.
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.certSyncsForSecret)).
+		Named("certsync").
+		Complete(r)
+}
+
+func secretRefs(obj client.Object) []string {
+	cs, ok := obj.(*v1alpha1.CertSync)
+	if !ok {
+		return nil
+	}
+	refs := []string{cs.Namespace + "/" + cs.Spec.Target.SecretName}
+	for _, src := range cs.Spec.Sources {
+		if src.Secret != nil {
+			refs = append(refs, sources.SecretRef(cs.Namespace, src.Secret))
+		}
+	}
+	return refs
+}
+
+func (r *CertSyncReconciler) certSyncsForSecret(ctx context.Context, obj client.Object) []ctrl.Request {
+	var list v1alpha1.CertSyncList
+	if err := r.Client.List(ctx, &list, client.MatchingFields{secretRefIndex: obj.GetNamespace() + "/" + obj.GetName()}); err != nil {
+		log.FromContext(ctx).Error(err, "listing CertSyncs for Secret", "secret", client.ObjectKeyFromObject(obj))
+		return nil
+	}
+	reqs := make([]ctrl.Request, 0, len(list.Items))
+	for i := range list.Items {
+		reqs = append(reqs, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	}
+	return reqs
+}
+
+// SetupWithManager registers every certsync controller with mgr.
+func SetupWithManager(mgr ctrl.Manager) error {
+	r := &CertSyncReconciler{
+		Client:   mgr.GetClient(),
+		Recorder: mgr.GetEventRecorder("certsync"),
+		Clock:    clock.RealClock{},
+	}
+	if err := r.SetupWithManager(mgr); err != nil {
+		return errors.Join(errors.New("setting up the CertSync controller"), err)
+	}
+	return nil
+}

@@ -1,0 +1,238 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"go.uber.org/zap/zapcore"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"certsync.io/certsync/api/v1alpha1"
+	"certsync.io/certsync/test/cluster"
+)
+
+// The integration tests share one real kube-apiserver + etcd and one
+// manager; each test works in its own namespace.
+var (
+	testEnv    *envtest.Environment
+	k8s        client.Client // direct, uncached: what a user sees
+	testScheme = runtime.NewScheme()
+	writes     = &writeCounter{byNamespace: map[string]*atomic.Int64{}}
+)
+
+// writeCounter counts the API writes the operator makes, per namespace, so
+// tests can prove that a steady state writes nothing.
+type writeCounter struct {
+	mu          sync.Mutex
+	byNamespace map[string]*atomic.Int64
+}
+
+func (w *writeCounter) add(ns string) {
+	w.mu.Lock()
+	c, ok := w.byNamespace[ns]
+	if !ok {
+		c = &atomic.Int64{}
+		w.byNamespace[ns] = c
+	}
+	w.mu.Unlock()
+	c.Add(1)
+}
+
+func (w *writeCounter) get(ns string) int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if c, ok := w.byNamespace[ns]; ok {
+		return c.Load()
+	}
+	return 0
+}
+
+// countingClient wraps the operator's real client and counts its writes.
+type countingClient struct{ client.Client }
+
+func (c countingClient) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
+	writes.add(obj.GetNamespace())
+	return c.Client.Create(ctx, obj, opts...)
+}
+
+func (c countingClient) Update(ctx context.Context, obj client.Object, opts ...client.UpdateOption) error {
+	writes.add(obj.GetNamespace())
+	return c.Client.Update(ctx, obj, opts...)
+}
+
+func (c countingClient) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
+	writes.add(obj.GetNamespace())
+	return c.Client.Patch(ctx, obj, patch, opts...)
+}
+
+func (c countingClient) Delete(ctx context.Context, obj client.Object, opts ...client.DeleteOption) error {
+	writes.add(obj.GetNamespace())
+	return c.Client.Delete(ctx, obj, opts...)
+}
+
+func (c countingClient) Status() client.SubResourceWriter {
+	return countingStatus{c.Client.Status()}
+}
+
+type countingStatus struct{ client.SubResourceWriter }
+
+func (c countingStatus) Update(ctx context.Context, obj client.Object, opts ...client.SubResourceUpdateOption) error {
+	writes.add(obj.GetNamespace())
+	return c.SubResourceWriter.Update(ctx, obj, opts...)
+}
+
+func (c countingStatus) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+	writes.add(obj.GetNamespace())
+	return c.SubResourceWriter.Patch(ctx, obj, patch, opts...)
+}
+
+func TestMain(m *testing.M) {
+	os.Exit(runSuite(m))
+}
+
+func runSuite(m *testing.M) int {
+	logf.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapLevel())))
+	utilruntime.Must(clientgoscheme.AddToScheme(testScheme))
+	utilruntime.Must(v1alpha1.AddToScheme(testScheme))
+
+	var err error
+	testEnv, err = cluster.NewEnvironment()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "envtest:", err)
+		return 1
+	}
+	cfg, err := testEnv.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "starting envtest:", err)
+		return 1
+	}
+	defer func() { _ = testEnv.Stop() }()
+
+	k8s, err = client.New(cfg, client.Options{Scheme: testScheme})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := startManager(ctx, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "starting manager:", err)
+		return 1
+	}
+	return m.Run()
+}
+
+func zapLevel() zapcore.Level {
+	if os.Getenv("CERTSYNC_TEST_VERBOSE") != "" {
+		return -1
+	}
+	return 1 // warnings and errors only: keep test output readable
+}
+
+func startManager(ctx context.Context, cfg *rest.Config) error {
+	opts := ManagerOptions(testScheme)
+	opts.Metrics = metricsserver.Options{BindAddress: "0"}
+	opts.HealthProbeBindAddress = "0"
+	mgr, err := ctrl.NewManager(cfg, opts)
+	if err != nil {
+		return err
+	}
+	r := &CertSyncReconciler{
+		Client:   countingClient{mgr.GetClient()},
+		Recorder: mgr.GetEventRecorder("certsync"),
+		Clock:    clock.RealClock{},
+	}
+	if err := r.SetupWithManager(mgr); err != nil {
+		return err
+	}
+	go func() {
+		if err := mgr.Start(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "manager stopped:", err)
+		}
+	}()
+	return nil
+}
+
+// newNamespace creates a namespace for one test.
+func newNamespace(t *testing.T) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "t-"}}
+	if err := k8s.Create(context.Background(), ns); err != nil {
+		t.Fatal(err)
+	}
+	return ns.Name
+}
+
+// reconcileCount reads controller-runtime's own counter of finished
+// reconciles of the certsync controller.
+func reconcileCount(t *testing.T) float64 {
+	t.Helper()
+	families, err := ctrlmetrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total float64
+	for _, f := range families {
+		if f.GetName() != "controller_runtime_reconcile_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "controller" && l.GetValue() == "certsync" {
+					total += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return total
+}
+
+// eventsFor lists the events.k8s.io Events regarding a CertSync.
+func eventsFor(g Gomega, ns, name string) []eventsv1.Event {
+	var list eventsv1.EventList
+	g.Expect(k8s.List(context.Background(), &list, client.InNamespace(ns))).To(Succeed())
+	var out []eventsv1.Event
+	for _, e := range list.Items {
+		if e.Regarding.Kind == "CertSync" && e.Regarding.Name == name {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func eventReasons(evs []eventsv1.Event) map[string]int {
+	m := map[string]int{}
+	for _, e := range evs {
+		n := 1
+		if e.Series != nil {
+			n = int(e.Series.Count)
+		}
+		m[e.Reason] += n
+	}
+	return m
+}
+
+const (
+	eventually = 60 * time.Second
+	poll       = 100 * time.Millisecond
+)

@@ -1,0 +1,63 @@
+package sources
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"certsync.io/certsync/api/v1alpha1"
+)
+
+// ReadSecret fetches the material of a secret source for a CertSync in
+// namespace ns. reader must not be a label-filtered cache: a Secret that
+// exists must never be reported missing.
+func ReadSecret(ctx context.Context, reader client.Reader, ns string, src *v1alpha1.SecretSource) (Material, error) {
+	key := types.NamespacedName{Namespace: src.Namespace, Name: src.Name}
+	if key.Namespace == "" {
+		key.Namespace = ns
+	}
+	var secret corev1.Secret
+	if err := reader.Get(ctx, key, &secret); err != nil {
+		switch {
+		case apierrors.IsNotFound(err):
+			return Material{}, &Error{Reason: ReasonNotFound, Message: fmt.Sprintf("Secret %s not found", key)}
+		case apierrors.IsForbidden(err):
+			return Material{}, &Error{Reason: ReasonForbidden, Message: fmt.Sprintf("certsync may not read Secret %s (RBAC)", key)}
+		default:
+			return Material{}, &Error{Reason: ReasonAPIError, Message: fmt.Sprintf("reading Secret %s: %v", key, err), Transient: true}
+		}
+	}
+	if key.Namespace != ns && !NamespaceAllowed(secret.Annotations[v1alpha1.AnnotationAllowedNamespaces], ns) {
+		return Material{}, &Error{Reason: ReasonNotPermitted, Message: fmt.Sprintf(
+			"Secret %s does not allow namespace %q to read it: its owner must add the annotation %s listing %q",
+			key, ns, v1alpha1.AnnotationAllowedNamespaces, ns)}
+	}
+	m := Material{CertPEM: secret.Data[keyOr(src.CertKey, corev1.TLSCertKey)], KeyPEM: secret.Data[keyOr(src.KeyKey, corev1.TLSPrivateKeyKey)]}
+	if m.CertPEM == nil {
+		return Material{}, &Error{Reason: ReasonMissingKey, Message: fmt.Sprintf("Secret %s has no key %q", key, keyOr(src.CertKey, corev1.TLSCertKey))}
+	}
+	if m.KeyPEM == nil {
+		return Material{}, &Error{Reason: ReasonMissingKey, Message: fmt.Sprintf("Secret %s has no key %q", key, keyOr(src.KeyKey, corev1.TLSPrivateKeyKey))}
+	}
+	m.CAPEM = secret.Data[keyOr(src.CAKey, "ca.crt")]
+	return m, nil
+}
+
+// SecretRef is the namespace/name a secret source reads, for indexing.
+func SecretRef(ns string, src *v1alpha1.SecretSource) string {
+	if src.Namespace != "" {
+		ns = src.Namespace
+	}
+	return ns + "/" + src.Name
+}
+
+func keyOr(k, def string) string {
+	if k == "" {
+		return def
+	}
+	return k
+}
