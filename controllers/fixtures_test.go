@@ -107,7 +107,7 @@ func waitCondition(t *testing.T, ns, name, typ string, status metav1.ConditionSt
 		c := meta.FindStatusCondition(cs.Status.Conditions, typ)
 		g.Expect(c).NotTo(BeNil(), "condition %s", typ)
 		g.Expect(c.ObservedGeneration).To(Equal(cs.Generation))
-		g.Expect(string(c.Status) + "/" + c.Reason).To(Equal(string(status)+"/"+reason), "message: %s", c.Message)
+		g.Expect(string(c.Status)+"/"+c.Reason).To(Equal(string(status)+"/"+reason), "message: %s", c.Message)
 	}, eventually, poll).Should(Succeed())
 	return cs
 }
