@@ -23,10 +23,12 @@ func main() {
 		metricsAddr string
 		probeAddr   string
 		leaderElect bool
+		ctrlOpts    controllers.Options
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address the Prometheus metrics endpoint binds to; 0 disables it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the health and readiness probes bind to.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader so that only one replica reconciles at a time.")
+	flag.IntVar(&ctrlOpts.VerifyConcurrency, "verify-concurrency", 32, "How many pod endpoints one verification probes at once.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -48,7 +50,7 @@ func main() {
 		log.Error(err, "unable to create manager")
 		os.Exit(1)
 	}
-	if err := controllers.SetupWithManager(mgr); err != nil {
+	if err := controllers.SetupWithManager(mgr, ctrlOpts); err != nil {
 		log.Error(err, "unable to set up controllers")
 		os.Exit(1)
 	}

@@ -4,23 +4,29 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	"certsync.io/certsync/api/v1alpha1"
 	"certsync.io/certsync/internal/certs"
+	"certsync.io/certsync/internal/probe"
+	"certsync.io/certsync/internal/rollout"
 	"certsync.io/certsync/internal/selection"
 	"certsync.io/certsync/internal/sources"
 	"certsync.io/certsync/internal/target"
@@ -37,11 +43,16 @@ const maxRequeue = 12 * time.Hour
 // CertSyncReconciler syncs the newest valid certificate from a CertSync's
 // sources into its target Secret.
 type CertSyncReconciler struct {
-	// Client reads CertSyncs from the cache and Secrets from the API server
-	// (see ManagerOptions).
+	// Client reads CertSyncs, pods and workloads from the cache and Secrets
+	// from the API server (see ManagerOptions).
 	Client   client.Client
 	Recorder events.EventRecorder
 	Clock    clock.PassiveClock
+	// Prober checks what pods serve; its Concurrency bounds the connections
+	// one verification opens at once.
+	Prober *probe.Prober
+
+	memory memory
 }
 
 // scope is everything one reconcile gathered, read once.
@@ -54,6 +65,46 @@ type scope struct {
 	outcome target.Decision
 	wrote   bool
 	err     error // a write that failed, for status
+
+	// want is the fingerprint of the certificate the target holds (when it
+	// is ours); syncedAt is when it was written.
+	want       string
+	syncedAt   time.Time
+	usingPods  []*corev1.Pod // pods that mount the target
+	verifyPods []*corev1.Pod // pods to verify (selector, or usingPods)
+	restarts   []v1alpha1.RestartRecord
+	roll       rolloutState
+	verify     verifyState
+	// events made by the phases, emitted with the transition events.
+	events []event
+}
+
+func (s *scope) key() types.NamespacedName { return client.ObjectKeyFromObject(s.cs) }
+
+// allPods is every pod the CertSync looks at, once each.
+func (s *scope) allPods() []*corev1.Pod {
+	out := slices.Clone(s.usingPods)
+	for _, p := range s.verifyPods {
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (s *scope) recordRestart(r *CertSyncReconciler, rec v1alpha1.RestartRecord) {
+	s.restarts = append(s.restarts, rec)
+	s.roll.started = append(s.roll.started, rec)
+	r.memory.addRestart(s.key(), rec)
+}
+
+func (s *scope) restartOf(kind, name string) (v1alpha1.RestartRecord, bool) {
+	for _, rec := range s.restarts {
+		if rec.Kind == kind && rec.Name == name {
+			return rec, true
+		}
+	}
+	return v1alpha1.RestartRecord{}, false
 }
 
 // +kubebuilder:rbac:groups=certsync.io,resources=certsyncs,verbs=get;list;watch
@@ -67,6 +118,9 @@ func (r *CertSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	var cs v1alpha1.CertSync
 	if err := r.Client.Get(ctx, req.NamespacedName, &cs); err != nil {
 		// Deleted: its target stays where it is, by design.
+		if apierrors.IsNotFound(err) {
+			r.memory.forget(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !cs.DeletionTimestamp.IsZero() {
@@ -82,11 +136,26 @@ func (r *CertSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		return ctrl.Result{}, err
 	}
 	r.syncTarget(ctx, s)
+	if err := r.gatherPods(ctx, s); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.rollout(ctx, s); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.verify(ctx, s); err != nil {
+		return ctrl.Result{}, err
+	}
 
 	setStatus(s)
 	r.emitEvents(orig, s)
 	if !equality.Semantic.DeepEqual(orig.Status, cs.Status) {
-		if err := r.Client.Status().Patch(ctx, &cs, client.MergeFrom(orig)); err != nil {
+		// The optimistic lock keeps a stale cached copy from overwriting
+		// what an earlier reconcile recorded (e.g. status.restarts).
+		err := r.Client.Status().Patch(ctx, &cs, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}))
+		if apierrors.IsConflict(err) {
+			return ctrl.Result{RequeueAfter: time.Second}, nil
+		}
+		if err != nil {
 			return ctrl.Result{}, fmt.Errorf("patching status: %w", err)
 		}
 	}
@@ -157,7 +226,7 @@ func (r *CertSyncReconciler) syncTarget(ctx context.Context, s *scope) {
 	if s.cs.Spec.Suspend || (s.outcome.Action != target.Create && s.outcome.Action != target.Update) {
 		return
 	}
-	desired := target.Apply(s.target, s.cs.Namespace, s.cs.Spec.Target.SecretName, s.cs.Name, w.Source, w.Bundle)
+	desired := target.Apply(s.target, s.cs.Namespace, s.cs.Spec.Target.SecretName, s.cs.Name, w.Source, w.Bundle, s.now)
 	var err error
 	if s.target == nil {
 		err = r.Client.Create(ctx, desired)
@@ -202,8 +271,17 @@ func nextRequeue(s *scope) time.Duration {
 		consider(c.Bundle.Leaf.NotAfter.Add(-minRemaining))
 		consider(c.Bundle.Leaf.NotAfter)
 	}
-	// A second past the boundary, so the check sees the new side of it.
-	return next + time.Second
+	next += time.Second // past the boundary, so the check sees its new side
+	if !s.roll.complete() && s.roll.skipped == "" {
+		next = min(next, rollingRequeue)
+	}
+	if !s.verify.at.IsZero() {
+		next = min(next, max(s.verify.at.Add(verifyInterval(s.cs)).Sub(s.now), time.Second))
+	}
+	if n := len(s.verify.pods); n > 0 && s.cs.Status.Pods != nil && s.cs.Status.Pods.Stale > 0 {
+		next = min(next, rollingRequeue) // evictions in progress
+	}
+	return next
 }
 
 // SetupWithManager registers the CertSync controller.
@@ -215,6 +293,11 @@ func (r *CertSyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&v1alpha1.CertSync{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		// Metadata only: every Secret event is seen, no Secret data is cached.
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.certSyncsForSecret)).
+		// Pods are cached stripped to what certsync reads (ManagerOptions).
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.certSyncsForPod)).
+		// Verification waits on the network; let a slow CertSync not hold
+		// up the others.
+		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		Named("certsync").
 		Complete(r)
 }
@@ -246,12 +329,41 @@ func (r *CertSyncReconciler) certSyncsForSecret(ctx context.Context, obj client.
 	return reqs
 }
 
+// certSyncsForPod wakes the CertSyncs of the pod's namespace whose target
+// the pod mounts or whose verify selector matches it.
+func (r *CertSyncReconciler) certSyncsForPod(ctx context.Context, obj client.Object) []ctrl.Request {
+	pod, ok := obj.(*corev1.Pod)
+	if !ok {
+		return nil
+	}
+	var list v1alpha1.CertSyncList
+	if err := r.Client.List(ctx, &list, client.InNamespace(pod.Namespace)); err != nil {
+		log.FromContext(ctx).Error(err, "listing CertSyncs for pod", "pod", client.ObjectKeyFromObject(pod))
+		return nil
+	}
+	var reqs []ctrl.Request
+	for i := range list.Items {
+		cs := &list.Items[i]
+		match := rollout.MountsSecret(&pod.Spec, cs.Spec.Target.SecretName)
+		if sel := cs.Spec.Verify.Selector; sel != nil && !match {
+			if s, err := metav1.LabelSelectorAsSelector(sel); err == nil && s.Matches(labels.Set(pod.Labels)) {
+				match = true
+			}
+		}
+		if match {
+			reqs = append(reqs, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(cs)})
+		}
+	}
+	return reqs
+}
+
 // SetupWithManager registers every certsync controller with mgr.
-func SetupWithManager(mgr ctrl.Manager) error {
+func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	r := &CertSyncReconciler{
 		Client:   mgr.GetClient(),
 		Recorder: mgr.GetEventRecorder("certsync"),
 		Clock:    clock.RealClock{},
+		Prober:   &probe.Prober{Concurrency: opts.VerifyConcurrency},
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return errors.Join(errors.New("setting up the CertSync controller"), err)

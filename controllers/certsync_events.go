@@ -1,8 +1,12 @@
 package controllers
 
 import (
+	"fmt"
+	"slices"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"certsync.io/certsync/api/v1alpha1"
 	"certsync.io/certsync/internal/certs"
@@ -46,7 +50,65 @@ func transitionEvents(before, after *v1alpha1.CertSync, s *scope) []event {
 			evs = append(evs, event{corev1.EventTypeWarning, reason, "Sync", c.Message})
 		}
 	}
+	for _, rec := range s.roll.started {
+		if rec.Kind != "Pod" {
+			evs = append(evs, event{corev1.EventTypeNormal, v1alpha1.ReasonRolloutStarted, "Restart",
+				fmt.Sprintf("restarting %s/%s for certificate sha256 %.16s…", rec.Kind, rec.Name, rec.SHA256)})
+		}
+	}
+	evs = append(evs, s.events...)
+	if c, entered := turnedTrue(before, after, v1alpha1.ConditionRolledOut, v1alpha1.ReasonRolledOut); entered && rolledBefore(before) {
+		evs = append(evs, event{corev1.EventTypeNormal, v1alpha1.ReasonRolloutComplete, "Restart", c.Message})
+	}
+	if c, entered := turnedTrue(before, after, v1alpha1.ConditionVerified, v1alpha1.ReasonVerified); entered {
+		evs = append(evs, event{corev1.EventTypeNormal, v1alpha1.ReasonVerified, "Verify", c.Message})
+	}
+	for _, reason := range []string{v1alpha1.ReasonStaleCertificate, v1alpha1.ReasonStaleAfterRestart} {
+		if staleChanged(before, after, reason) {
+			c := meta.FindStatusCondition(after.Status.Conditions, v1alpha1.ConditionVerified)
+			evs = append(evs, event{corev1.EventTypeWarning, v1alpha1.ReasonStaleCertificate, "Verify", c.Message})
+		}
+	}
 	return evs
+}
+
+// turnedTrue reports whether condition typ is now True with reason and was
+// not before.
+func turnedTrue(before, after *v1alpha1.CertSync, typ, reason string) (*metav1.Condition, bool) {
+	now := meta.FindStatusCondition(after.Status.Conditions, typ)
+	if now == nil || now.Status != metav1.ConditionTrue || now.Reason != reason {
+		return nil, false
+	}
+	prev := meta.FindStatusCondition(before.Status.Conditions, typ)
+	return now, prev == nil || prev.Status != metav1.ConditionTrue || prev.Reason != reason
+}
+
+// rolledBefore: a rollout completes only after one was in progress, not
+// when a CertSync is first seen.
+func rolledBefore(before *v1alpha1.CertSync) bool {
+	prev := meta.FindStatusCondition(before.Status.Conditions, v1alpha1.ConditionRolledOut)
+	return prev != nil && (prev.Reason == v1alpha1.ReasonRollingOut || prev.Reason == v1alpha1.ReasonRolloutStalled)
+}
+
+// staleChanged reports a new stale verdict: entering the reason, or a
+// different set of stale pods.
+func staleChanged(before, after *v1alpha1.CertSync, reason string) bool {
+	now := meta.FindStatusCondition(after.Status.Conditions, v1alpha1.ConditionVerified)
+	if now == nil || now.Reason != reason {
+		return false
+	}
+	prev := meta.FindStatusCondition(before.Status.Conditions, v1alpha1.ConditionVerified)
+	if prev == nil || prev.Reason != reason {
+		return true
+	}
+	var a, b []string
+	if before.Status.Pods != nil {
+		a = before.Status.Pods.StaleNames
+	}
+	if after.Status.Pods != nil {
+		b = after.Status.Pods.StaleNames
+	}
+	return !slices.Equal(a, b)
 }
 
 func (r *CertSyncReconciler) emitEvents(before *v1alpha1.CertSync, s *scope) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -12,6 +13,7 @@ import (
 	"certsync.io/certsync/internal/certs"
 	"certsync.io/certsync/internal/selection"
 	"certsync.io/certsync/internal/target"
+	"certsync.io/certsync/internal/verification"
 )
 
 // setStatus records what the reconcile found and did. Every field derives
@@ -26,9 +28,47 @@ func setStatus(s *scope) {
 		t := metav1.NewTime(s.now)
 		st.LastSyncTime = &t
 	}
+	st.Restarts = restartsStatus(s)
+	setPods(s)
 	setSourcesReady(s.cs, s.cands)
 	setSynced(s)
+	setRolledOut(s)
+	setVerified(s)
 	setReady(s.cs)
+}
+
+// restartsStatus keeps the restart records of the current certificate,
+// newest last, bounded.
+func restartsStatus(s *scope) []v1alpha1.RestartRecord {
+	if s.want == "" {
+		return s.cs.Status.Restarts // nothing known about the target: keep them
+	}
+	out := s.restarts
+	if len(out) > maxRestartRecords {
+		out = out[len(out)-maxRestartRecords:]
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// setPods records the verification counts; lastVerifiedTime moves only when
+// the result changes, so periodic re-verification makes no writes.
+func setPods(s *scope) {
+	st := &s.cs.Status
+	if s.verify.at.IsZero() {
+		if s.verify.skippedReason == v1alpha1.ReasonNoPods {
+			st.Pods = &v1alpha1.PodsStatus{Summary: "0/0"}
+		}
+		return
+	}
+	pods := verification.Summarize(s.verify.pods)
+	if st.Pods == nil || !equality.Semantic.DeepEqual(*st.Pods, pods) || st.LastVerifiedTime == nil {
+		t := metav1.NewTime(s.verify.at)
+		st.LastVerifiedTime = &t
+	}
+	st.Pods = &pods
 }
 
 func sourceStatuses(cands []selection.Candidate) []v1alpha1.SourceStatus {
@@ -120,17 +160,76 @@ func setSynced(s *scope) {
 	}
 }
 
-// setReady summarises: Ready mirrors Synced, so it is True only when the
-// target holds the newest valid certificate.
-func setReady(cs *v1alpha1.CertSync) {
-	synced := meta.FindStatusCondition(cs.Status.Conditions, v1alpha1.ConditionSynced)
-	if synced != nil && synced.Status == metav1.ConditionTrue {
-		setCondition(cs, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReady, synced.Message)
+func setRolledOut(s *scope) {
+	cs, st := s.cs, &s.roll
+	switch {
+	case st.skipped != "":
+		setCondition(cs, v1alpha1.ConditionRolledOut, metav1.ConditionUnknown, v1alpha1.ReasonWaitingForRollout, st.skipped)
+	case rolloutMode(cs) == v1alpha1.RolloutNone:
+		setCondition(cs, v1alpha1.ConditionRolledOut, metav1.ConditionTrue, v1alpha1.ReasonRolloutDisabled,
+			"rollout.mode is None: certsync restarts nothing; verification reports pods that serve a stale certificate")
+	case len(st.stalled) > 0:
+		setCondition(cs, v1alpha1.ConditionRolledOut, metav1.ConditionFalse, v1alpha1.ReasonRolloutStalled, rolloutSummary(st))
+	case len(st.missing) > 0:
+		setCondition(cs, v1alpha1.ConditionRolledOut, metav1.ConditionFalse, v1alpha1.ReasonWorkloadNotFound,
+			"listed workloads not found: "+rolloutSummary(st))
+	case len(st.pending) > 0:
+		setCondition(cs, v1alpha1.ConditionRolledOut, metav1.ConditionFalse, v1alpha1.ReasonRollingOut, rolloutSummary(st))
+	default:
+		setCondition(cs, v1alpha1.ConditionRolledOut, metav1.ConditionTrue, v1alpha1.ReasonRolledOut,
+			fmt.Sprintf("every workload using Secret %s runs pods started with certificate sha256 %.16s…", cs.Spec.Target.SecretName, s.want))
+	}
+}
+
+func setVerified(s *scope) {
+	cs, v := s.cs, &s.verify
+	if v.at.IsZero() {
+		status := metav1.ConditionUnknown
+		if v.skippedReason == v1alpha1.ReasonNoPods {
+			status = metav1.ConditionTrue // nothing serves the certificate, so nothing serves it wrong
+		}
+		if v.skippedReason == v1alpha1.ReasonNoEndpoints {
+			status = metav1.ConditionFalse
+		}
+		setCondition(cs, v1alpha1.ConditionVerified, status, v.skippedReason, v.skippedMessage)
 		return
 	}
-	reason, msg := "Reconciling", "not reconciled yet"
-	if synced != nil {
-		reason, msg = synced.Reason, synced.Message
+	pods := cs.Status.Pods
+	switch {
+	case pods.Stale > 0 && len(v.afterRestart) == int(pods.Stale):
+		setCondition(cs, v1alpha1.ConditionVerified, metav1.ConditionFalse, v1alpha1.ReasonStaleAfterRestart,
+			fmt.Sprintf("%d of %d pods still serve a stale certificate after certsync restarted them (%s): restarting again will not help; check the image and how it loads the certificate. %s",
+				pods.Stale, pods.Total, strings.Join(v.afterRestart, ", "), verifySummary(v)))
+	case pods.Stale > 0:
+		setCondition(cs, v1alpha1.ConditionVerified, metav1.ConditionFalse, v1alpha1.ReasonStaleCertificate,
+			fmt.Sprintf("%d of %d pods serve a stale certificate (%s). %s", pods.Stale, pods.Total, strings.Join(pods.StaleNames, ", "), verifySummary(v)))
+	case pods.Unreachable > 0:
+		setCondition(cs, v1alpha1.ConditionVerified, metav1.ConditionFalse, v1alpha1.ReasonPodsUnreachable,
+			fmt.Sprintf("%d of %d pods could not be checked (%s). %s", pods.Unreachable, pods.Total, strings.Join(pods.UnreachableNames, ", "), verifySummary(v)))
+	default:
+		setCondition(cs, v1alpha1.ConditionVerified, metav1.ConditionTrue, v1alpha1.ReasonVerified,
+			fmt.Sprintf("%d of %d pods serve certificate sha256 %.16s… on every endpoint", pods.Verified, pods.Total, s.want))
 	}
-	setCondition(cs, v1alpha1.ConditionReady, metav1.ConditionFalse, reason, msg)
+}
+
+// setReady summarises: True only when the target holds the newest valid
+// certificate, every workload runs it, and every pod serves it.
+func setReady(cs *v1alpha1.CertSync) {
+	for _, typ := range []string{v1alpha1.ConditionSynced, v1alpha1.ConditionRolledOut, v1alpha1.ConditionVerified} {
+		c := meta.FindStatusCondition(cs.Status.Conditions, typ)
+		if c == nil {
+			setCondition(cs, v1alpha1.ConditionReady, metav1.ConditionFalse, "Reconciling", "not reconciled yet")
+			return
+		}
+		if c.Status != metav1.ConditionTrue {
+			setCondition(cs, v1alpha1.ConditionReady, metav1.ConditionFalse, c.Reason, c.Message)
+			return
+		}
+	}
+	synced := meta.FindStatusCondition(cs.Status.Conditions, v1alpha1.ConditionSynced)
+	msg := synced.Message
+	if cs.Status.Pods != nil && cs.Status.Pods.Total > 0 {
+		msg += fmt.Sprintf("; %s pods verified", cs.Status.Pods.Summary)
+	}
+	setCondition(cs, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReady, msg)
 }

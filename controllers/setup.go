@@ -21,6 +21,8 @@ import (
 //     from the API server (so an unlabelled Secret that exists is never
 //     mistaken for a missing one), and the watch that wakes CertSyncs is
 //     metadata-only.
+//   - Pods are cached with only what certsync reads: owners, volumes, the
+//     containers' ports and Secret references, phase, IP and readiness.
 //   - Cached metadata is stripped of managedFields and of the
 //     last-applied-configuration annotation, which for a Secret applied with
 //     kubectl holds its data in clear.
@@ -29,6 +31,9 @@ func ManagerOptions(scheme *runtime.Scheme) ctrl.Options {
 		Scheme: scheme,
 		Cache: crcache.Options{
 			DefaultTransform: stripMetadata,
+			ByObject: map[client.Object]crcache.ByObject{
+				&corev1.Pod{}: {Transform: stripPod},
+			},
 		},
 		Client: client.Options{
 			Cache: &client.CacheOptions{
@@ -57,4 +62,54 @@ func stripMetadata(in any) (any, error) {
 		obj.SetAnnotations(ann)
 	}
 	return obj, nil
+}
+
+// Options tune the controllers.
+type Options struct {
+	// VerifyConcurrency bounds the TLS connections one verification opens
+	// at once; 0 means probe.DefaultConcurrency.
+	VerifyConcurrency int
+}
+
+// stripPod keeps what certsync reads of a pod; a pod's full spec and status
+// are many times larger.
+func stripPod(in any) (any, error) {
+	pod, ok := in.(*corev1.Pod)
+	if !ok {
+		return stripMetadata(in)
+	}
+	out := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID, ResourceVersion: pod.ResourceVersion,
+			Labels: pod.Labels, OwnerReferences: pod.OwnerReferences,
+			CreationTimestamp: pod.CreationTimestamp, DeletionTimestamp: pod.DeletionTimestamp,
+		},
+		Status: corev1.PodStatus{Phase: pod.Status.Phase, PodIP: pod.Status.PodIP, StartTime: pod.Status.StartTime},
+	}
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			out.Status.Conditions = append(out.Status.Conditions, corev1.PodCondition{Type: c.Type, Status: c.Status})
+		}
+	}
+	for _, v := range pod.Spec.Volumes {
+		if v.Secret != nil || v.Projected != nil {
+			out.Spec.Volumes = append(out.Spec.Volumes, v)
+		}
+	}
+	strip := func(cs []corev1.Container) []corev1.Container {
+		var res []corev1.Container
+		for _, c := range cs {
+			sc := corev1.Container{Name: c.Name, Ports: c.Ports, EnvFrom: c.EnvFrom}
+			for _, e := range c.Env {
+				if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+					sc.Env = append(sc.Env, corev1.EnvVar{Name: e.Name, ValueFrom: e.ValueFrom})
+				}
+			}
+			res = append(res, sc)
+		}
+		return res
+	}
+	out.Spec.Containers = strip(pod.Spec.Containers)
+	out.Spec.InitContainers = strip(pod.Spec.InitContainers)
+	return out, nil
 }

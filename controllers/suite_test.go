@@ -28,6 +28,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"certsync.io/certsync/api/v1alpha1"
+	"certsync.io/certsync/internal/probe"
 	"certsync.io/certsync/test/cluster"
 )
 
@@ -161,6 +162,7 @@ func startManager(ctx context.Context, cfg *rest.Config) error {
 		Client:   countingClient{mgr.GetClient()},
 		Recorder: mgr.GetEventRecorder("certsync"),
 		Clock:    clock.RealClock{},
+		Prober:   &probe.Prober{},
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return err

@@ -27,8 +27,19 @@ type CertSyncSpec struct {
 	// +required
 	Target Target `json:"target"`
 
-	// suspend stops all writes to the target while true. Sources are still
-	// read and reported in status.
+	// rollout restarts the workloads that use the target when its
+	// certificate changes. Default: mode Auto.
+	// +optional
+	Rollout Rollout `json:"rollout,omitempty"`
+
+	// verify connects to every pod that uses the certificate and checks that
+	// it serves it. On by default: pods that mount the target, on the ports
+	// their containers declare.
+	// +optional
+	Verify Verify `json:"verify,omitempty"`
+
+	// suspend stops all writes to the target, and all restarts, while true.
+	// Sources are still read and reported in status.
 	// +kubebuilder:default=false
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
@@ -134,6 +145,177 @@ type Target struct {
 	SecretName string `json:"secretName"`
 }
 
+// RolloutMode says which workloads certsync restarts.
+// +kubebuilder:validation:Enum=Auto;Explicit;None
+type RolloutMode string
+
+const (
+	// RolloutAuto restarts every Deployment, StatefulSet and DaemonSet whose
+	// pods mount the target (found from the pods and their owners), plus
+	// the listed workloads.
+	RolloutAuto RolloutMode = "Auto"
+	// RolloutExplicit restarts only the listed workloads.
+	RolloutExplicit RolloutMode = "Explicit"
+	// RolloutNone restarts nothing; verification still reports stale pods.
+	RolloutNone RolloutMode = "None"
+)
+
+// Rollout restarts workloads when the certificate changes: each workload once
+// per certificate, by a pod-template annotation carrying its SHA-256.
+type Rollout struct {
+	// mode: Auto (default), Explicit or None.
+	// +kubebuilder:default=Auto
+	// +optional
+	Mode RolloutMode `json:"mode,omitempty"`
+
+	// workloads to restart besides those found automatically (Auto), or
+	// instead of them (Explicit). In the CertSync's namespace only.
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=atomic
+	// +optional
+	Workloads []WorkloadRef `json:"workloads,omitempty"`
+
+	// pods configures the restart of bare pods (pods without a controller)
+	// and of pods that serve a stale certificate: they are evicted through
+	// the Eviction API, so PodDisruptionBudgets are honoured.
+	// +optional
+	Pods PodRollout `json:"pods,omitempty"`
+
+	// progressDeadline is how long a workload's rollout may go without
+	// completing before RolledOut turns False with reason RolloutStalled.
+	// +kubebuilder:default="10m"
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="progressDeadline must be positive"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Format=duration
+	// +optional
+	ProgressDeadline *metav1.Duration `json:"progressDeadline,omitempty"`
+}
+
+// WorkloadRef names a workload in the CertSync's namespace.
+type WorkloadRef struct {
+	// kind: Deployment, StatefulSet or DaemonSet.
+	// +kubebuilder:validation:Enum=Deployment;StatefulSet;DaemonSet
+	// +required
+	Kind string `json:"kind"`
+	// name of the workload.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +required
+	Name string `json:"name"`
+}
+
+// PodRollout bounds pod evictions.
+type PodRollout struct {
+	// maxUnavailable is how many pods of this CertSync may be unavailable
+	// (not ready, or being evicted) at once because of certsync.
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	MaxUnavailable int32 `json:"maxUnavailable,omitempty"`
+}
+
+// Protocol is how a verification endpoint is spoken to.
+// +kubebuilder:validation:Enum=TLS;SMTP;IMAP;POP3
+type Protocol string
+
+// VerifyEndpoint is one port to check on every pod.
+type VerifyEndpoint struct {
+	// port on the pod IP.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	// +required
+	Port int32 `json:"port"`
+	// protocol: TLS (direct), or SMTP, IMAP, POP3 (via STARTTLS).
+	// +required
+	Protocol Protocol `json:"protocol"`
+}
+
+// Verify checks, by a TLS or STARTTLS handshake with every pod, that each
+// one serves the synced certificate.
+type Verify struct {
+	// selector picks the pods to verify; default: the pods that mount the
+	// target Secret (volume, projected volume, env or envFrom).
+	// +optional
+	Selector *metav1.LabelSelector `json:"selector,omitempty"`
+
+	// endpoints to check on each pod; default: derived from the containers'
+	// ports by well-known number (443, 465, 636, 993, 995, 8443: TLS; 25,
+	// 587: SMTP; 143: IMAP; 110: POP3) or by IANA port name (https, smtps,
+	// submissions, imaps, pop3s, ldaps, smtp, submission, imap, pop3).
+	// +kubebuilder:validation:MaxItems=16
+	// +listType=atomic
+	// +optional
+	Endpoints []VerifyEndpoint `json:"endpoints,omitempty"`
+
+	// serverName is the SNI sent; default: the first validation.dnsNames entry.
+	// +optional
+	ServerName string `json:"serverName,omitempty"`
+
+	// interval between continuous re-verifications. At least 10s.
+	// +kubebuilder:default="5m"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10s')",message="interval must be at least 10s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Format=duration
+	// +optional
+	Interval *metav1.Duration `json:"interval,omitempty"`
+
+	// timeout for one pod endpoint: connect, STARTTLS and handshake.
+	// +kubebuilder:default="5s"
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s') && duration(self) <= duration('1m')",message="timeout must be positive and at most 1m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Format=duration
+	// +optional
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+
+	// remediate restarts (evicts) a pod that serves a stale certificate, at
+	// most rollout.pods.maxUnavailable at a time. A pod that still serves a
+	// stale certificate after a restart is reported (StaleAfterRestart), not
+	// restarted again.
+	// +kubebuilder:default=true
+	// +optional
+	Remediate *bool `json:"remediate,omitempty"`
+}
+
+// PodsStatus counts the verified pods.
+type PodsStatus struct {
+	// summary is "verified/total", for kubectl get.
+	// +optional
+	Summary string `json:"summary,omitempty"`
+	// total pods verified (ready pods matched by the verify selector).
+	Total int32 `json:"total"`
+	// verified pods serve the synced certificate on every endpoint.
+	Verified int32 `json:"verified"`
+	// stale pods serve another certificate on at least one endpoint.
+	Stale int32 `json:"stale"`
+	// unreachable pods could not be checked on at least one endpoint.
+	Unreachable int32 `json:"unreachable"`
+	// staleNames are the first 10 stale pods.
+	// +listType=atomic
+	// +optional
+	StaleNames []string `json:"staleNames,omitempty"`
+	// unreachableNames are the first 10 unreachable pods.
+	// +listType=atomic
+	// +optional
+	UnreachableNames []string `json:"unreachableNames,omitempty"`
+}
+
+// RestartRecord remembers a restart certsync made for the current
+// certificate, so a pod that is still stale afterwards is reported instead of
+// restarted in a loop.
+type RestartRecord struct {
+	// kind of what was restarted: Deployment, StatefulSet, DaemonSet or Pod.
+	Kind string `json:"kind"`
+	// name of the workload or pod.
+	Name string `json:"name"`
+	// owner is the restarted pod's controller ("Kind/name"), if any.
+	// +optional
+	Owner string `json:"owner,omitempty"`
+	// sha256 of the certificate the restart was for.
+	SHA256 string `json:"sha256"`
+	// time of the restart.
+	Time metav1.Time `json:"time"`
+}
+
 // CertificateInfo describes a certificate without any key material.
 type CertificateInfo struct {
 	// source is the name of the source the certificate came from.
@@ -188,7 +370,8 @@ type CertSyncStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions: Ready (the summary), SourcesReady and Synced.
+	// conditions: Ready (the summary), SourcesReady, Synced, RolledOut and
+	// Verified.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
@@ -207,6 +390,23 @@ type CertSyncStatus struct {
 	// lastSyncTime is when certsync last wrote the target.
 	// +optional
 	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
+
+	// pods counts the pods verified against the synced certificate.
+	// +optional
+	Pods *PodsStatus `json:"pods,omitempty"`
+
+	// lastVerifiedTime is when the current verification result was first
+	// observed. Re-verifications that find nothing new do not rewrite status,
+	// so a steady state makes no API writes.
+	// +optional
+	LastVerifiedTime *metav1.Time `json:"lastVerifiedTime,omitempty"`
+
+	// restarts certsync made for the current certificate (newest last, at
+	// most 50); cleared when the certificate changes.
+	// +kubebuilder:validation:MaxItems=50
+	// +listType=atomic
+	// +optional
+	Restarts []RestartRecord `json:"restarts,omitempty"`
 }
 
 // CertSync keeps a TLS Secret filled with the newest valid certificate from
@@ -217,6 +417,7 @@ type CertSyncStatus struct {
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Source",type=string,JSONPath=`.status.certificate.source`
 // +kubebuilder:printcolumn:name="NotAfter",type=date,JSONPath=`.status.certificate.notAfter`
+// +kubebuilder:printcolumn:name="Verified",type=string,JSONPath=`.status.pods.summary`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type CertSync struct {
 	metav1.TypeMeta   `json:",inline"`

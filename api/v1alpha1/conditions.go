@@ -9,6 +9,11 @@ const (
 	ConditionSourcesReady = "SourcesReady"
 	// ConditionSynced says whether the target holds the chosen certificate.
 	ConditionSynced = "Synced"
+	// ConditionRolledOut says whether every workload using the target runs
+	// pods started with its current certificate.
+	ConditionRolledOut = "RolledOut"
+	// ConditionVerified says whether every pod serves the synced certificate.
+	ConditionVerified = "Verified"
 )
 
 // Reasons used in conditions and events. Stable: alerts and runbooks match them.
@@ -23,7 +28,24 @@ const (
 	ReasonTargetWriteError = "TargetWriteFailed"
 	ReasonReady            = "Ready"
 
+	ReasonRolledOut         = "RolledOut"
+	ReasonRollingOut        = "RollingOut"
+	ReasonRolloutStalled    = "RolloutStalled"
+	ReasonRolloutDisabled   = "RolloutDisabled"
+	ReasonWorkloadNotFound  = "WorkloadNotFound"
+	ReasonVerified          = "Verified"
+	ReasonNoPods            = "NoPods"
+	ReasonStaleCertificate  = "StaleCertificateServed"
+	ReasonStaleAfterRestart = "StaleAfterRestart"
+	ReasonPodsUnreachable   = "PodsUnreachable"
+	ReasonNoEndpoints       = "NoEndpoints"
+	ReasonWaitingForRollout = "WaitingForRollout"
+	ReasonNothingToVerify   = "NothingToVerify"
+
 	// Event-only reasons.
+	ReasonRolloutStarted    = "RolloutStarted"
+	ReasonRolloutComplete   = "RolloutComplete"
+	ReasonPodRestarted      = "PodRestarted"
 	ReasonValidationFailed  = "ValidationFailed"
 	ReasonSourceUnavailable = "SourceUnavailable"
 )
@@ -44,4 +66,11 @@ const (
 	// AnnotationAllowedNamespaces, on a source Secret, lists the namespaces
 	// (comma-separated, or "*") whose CertSyncs may read it from elsewhere.
 	AnnotationAllowedNamespaces = "certsync.io/allowed-namespaces"
+	// AnnotationRestartedFor, on a workload's pod template, is the SHA-256 of
+	// the certificate certsync restarted it for: each certificate restarts
+	// each workload once, also across operator restarts.
+	AnnotationRestartedFor = "certsync.io/restarted-for"
+	// AnnotationSyncedAt, on a target, is when certsync wrote its current
+	// certificate (RFC 3339); pods started before it hold an older one.
+	AnnotationSyncedAt = "certsync.io/synced-at"
 )

@@ -40,7 +40,7 @@ func (d *demo) startOperator(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := controllers.SetupWithManager(mgr); err != nil {
+	if err := controllers.SetupWithManager(mgr, controllers.Options{}); err != nil {
 		return err
 	}
 	// The operator stops before the cluster does: kube-apiserver waits for

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"crypto/x509"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -112,7 +113,7 @@ func UpToDate(current *corev1.Secret, source string, want *certs.Bundle) bool {
 // Apply returns the Secret to write: current (nil to create one) with the
 // certificate keys and markers set, and every other key, label and
 // annotation kept as it was.
-func Apply(current *corev1.Secret, namespace, name, owner, source string, want *certs.Bundle) *corev1.Secret {
+func Apply(current *corev1.Secret, namespace, name, owner, source string, want *certs.Bundle, now time.Time) *corev1.Secret {
 	var s *corev1.Secret
 	if current == nil {
 		s = &corev1.Secret{
@@ -135,6 +136,7 @@ func Apply(current *corev1.Secret, namespace, name, owner, source string, want *
 	s.Annotations[v1alpha1.AnnotationOwner] = owner
 	s.Annotations[v1alpha1.AnnotationSHA256] = want.SHA256()
 	s.Annotations[v1alpha1.AnnotationSource] = source
+	s.Annotations[v1alpha1.AnnotationSyncedAt] = now.UTC().Format(time.RFC3339Nano)
 	for k, v := range managedData(want) {
 		s.Data[k] = v
 	}
@@ -152,4 +154,14 @@ func managedData(b *certs.Bundle) map[string][]byte {
 		d[KeyCA] = b.CAPEM
 	}
 	return d
+}
+
+// SyncedAt is when certsync wrote the target's current certificate; zero if
+// unknown.
+func SyncedAt(secret *corev1.Secret) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, secret.Annotations[v1alpha1.AnnotationSyncedAt])
+	if err != nil {
+		return time.Time{}
+	}
+	return t
 }

@@ -1,0 +1,213 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	"certsync.io/certsync/api/v1alpha1"
+	"certsync.io/certsync/internal/probe"
+	"certsync.io/certsync/internal/rollout"
+	"certsync.io/certsync/internal/verification"
+)
+
+const defaultVerifyInterval = 5 * time.Minute
+
+// verifyState is what the verify phase found.
+type verifyState struct {
+	// skipped holds the (reason, message) when nothing was verified.
+	skippedReason, skippedMessage string
+	pods                          []verification.PodResult
+	// afterRestart are stale pods that already replace an evicted one.
+	afterRestart []string
+	// at is when the results were measured.
+	at time.Time
+}
+
+// memory is what certsync keeps between reconciles in process: the last
+// verification per CertSync (so pod events do not trigger a network sweep
+// each) and the restarts made (so a stale status cache cannot make it
+// restart twice). Losing it on an operator restart costs one verification.
+type memory struct {
+	mu      sync.Mutex
+	entries map[types.NamespacedName]*memoryEntry
+}
+
+type memoryEntry struct {
+	sha, podsKey string
+	at           time.Time
+	pods         []verification.PodResult
+	restartLog   []v1alpha1.RestartRecord
+}
+
+func (m *memory) entry(key types.NamespacedName) *memoryEntry {
+	if m.entries == nil {
+		m.entries = map[types.NamespacedName]*memoryEntry{}
+	}
+	e, ok := m.entries[key]
+	if !ok {
+		e = &memoryEntry{}
+		m.entries[key] = e
+	}
+	return e
+}
+
+func (m *memory) restarts(key types.NamespacedName) []v1alpha1.RestartRecord {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.entry(key).restartLog)
+}
+
+func (m *memory) addRestart(key types.NamespacedName, rec v1alpha1.RestartRecord) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := m.entry(key)
+	e.restartLog = append(e.restartLog, rec)
+	if len(e.restartLog) > maxRestartRecords {
+		e.restartLog = e.restartLog[len(e.restartLog)-maxRestartRecords:]
+	}
+	e.podsKey = "" // the pod set changes: verify afresh next time
+}
+
+// lastVerification returns the cached results when they still describe the
+// same certificate and pods and are younger than interval.
+func (m *memory) lastVerification(key types.NamespacedName, sha, podsKey string, now time.Time, interval time.Duration) ([]verification.PodResult, time.Time, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := m.entry(key)
+	if e.sha != sha || e.podsKey != podsKey || now.Sub(e.at) >= interval || e.at.IsZero() {
+		return nil, time.Time{}, false
+	}
+	return e.pods, e.at, true
+}
+
+func (m *memory) storeVerification(key types.NamespacedName, sha, podsKey string, at time.Time, pods []verification.PodResult) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := m.entry(key)
+	e.sha, e.podsKey, e.at, e.pods = sha, podsKey, at, pods
+}
+
+func (m *memory) forget(key types.NamespacedName) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.entries, key)
+}
+
+// verify probes every ready pod's endpoints (or reuses a recent result) and,
+// if remediation is on, evicts pods that serve a stale certificate.
+func (r *CertSyncReconciler) verify(ctx context.Context, s *scope) error {
+	v := &s.verify
+	switch {
+	case s.want == "":
+		v.skippedReason, v.skippedMessage = v1alpha1.ReasonNothingToVerify, "the target holds no certificate of this CertSync yet"
+		return nil
+	case !s.roll.complete() && rolloutMode(s.cs) != v1alpha1.RolloutNone:
+		v.skippedReason, v.skippedMessage = v1alpha1.ReasonWaitingForRollout, "verification starts when the rollout is complete"
+		return nil
+	}
+	var ready []*corev1.Pod
+	for _, p := range s.verifyPods {
+		if rollout.Ready(p) {
+			ready = append(ready, p)
+		}
+	}
+	if len(ready) == 0 {
+		v.skippedReason, v.skippedMessage = v1alpha1.ReasonNoPods, "no ready pod uses the target Secret or matches verify.selector"
+		return nil
+	}
+	targets := verification.Targets(ready, s.cs.Spec.Verify.Endpoints)
+	if len(targets) == 0 {
+		v.skippedReason, v.skippedMessage = v1alpha1.ReasonNoEndpoints,
+			"no container port of the pods is a known TLS, SMTP, IMAP or POP3 port: declare verify.endpoints"
+		return nil
+	}
+	key, interval, podsKey := s.key(), verifyInterval(s.cs), podsKeyOf(ready)
+	if pods, at, ok := r.memory.lastVerification(key, s.want, podsKey, s.now, interval); ok {
+		v.pods, v.at = pods, at
+	} else {
+		p := *r.Prober
+		if t := s.cs.Spec.Verify.Timeout; t != nil {
+			p.Timeout = t.Duration
+		}
+		start := time.Now()
+		results := p.ProbeAll(ctx, targets, serverName(s.cs))
+		v.pods, v.at = verification.Judge(results, s.want), s.now
+		r.memory.storeVerification(key, s.want, podsKey, s.now, v.pods)
+		log.FromContext(ctx).V(1).Info("verified pods", "pods", len(ready), "endpoints", len(targets), "took", time.Since(start))
+	}
+	return r.remediate(ctx, s, ready)
+}
+
+// remediate evicts stale pods, once each: a pod that replaces one certsync
+// already evicted for this certificate is reported instead.
+func (r *CertSyncReconciler) remediate(ctx context.Context, s *scope, ready []*corev1.Pod) error {
+	byName := map[string]*corev1.Pod{}
+	for _, p := range ready {
+		byName[p.Name] = p
+	}
+	var due []*corev1.Pod
+	for _, pr := range s.verify.pods {
+		p := byName[pr.Pod]
+		if pr.State != probe.Stale || p == nil {
+			continue
+		}
+		if rollout.AfterRestart(p, s.want, s.restarts) {
+			s.verify.afterRestart = append(s.verify.afterRestart, p.Name)
+			continue
+		}
+		due = append(due, p)
+	}
+	remediate := s.cs.Spec.Verify.Remediate == nil || *s.cs.Spec.Verify.Remediate
+	if len(due) == 0 || !remediate || s.cs.Spec.Suspend {
+		return nil
+	}
+	_, err := r.evict(ctx, s, due, "it serves a stale certificate")
+	return err
+}
+
+// podsKeyOf identifies a set of pods and their addresses: a change means the
+// previous verification no longer describes them.
+func podsKeyOf(pods []*corev1.Pod) string {
+	keys := make([]string, 0, len(pods))
+	for _, p := range pods {
+		keys = append(keys, string(p.UID)+"@"+p.Status.PodIP)
+	}
+	slices.Sort(keys)
+	return strings.Join(keys, ",")
+}
+
+func verifyInterval(cs *v1alpha1.CertSync) time.Duration {
+	if d := cs.Spec.Verify.Interval; d != nil && d.Duration >= 10*time.Second {
+		return d.Duration
+	}
+	return defaultVerifyInterval
+}
+
+func serverName(cs *v1alpha1.CertSync) string {
+	if cs.Spec.Verify.ServerName != "" {
+		return cs.Spec.Verify.ServerName
+	}
+	if len(cs.Spec.Validation.DNSNames) > 0 {
+		return strings.TrimPrefix(cs.Spec.Validation.DNSNames[0], "*.")
+	}
+	return ""
+}
+
+// verifySummary is the Verified message for stale or unreachable pods.
+func verifySummary(v *verifyState) string {
+	var parts []string
+	for _, p := range v.pods {
+		if p.State != probe.Verified && len(parts) < 3 {
+			parts = append(parts, fmt.Sprintf("pod %s: %s", p.Pod, p.Detail))
+		}
+	}
+	return strings.Join(parts, "; ")
+}
