@@ -276,10 +276,8 @@ func nextRequeue(s *scope) time.Duration {
 		next = min(next, rollingRequeue)
 	}
 	if !s.verify.at.IsZero() {
-		next = min(next, max(s.verify.at.Add(verifyInterval(s.cs)).Sub(s.now), time.Second))
-	}
-	if n := len(s.verify.pods); n > 0 && s.cs.Status.Pods != nil && s.cs.Status.Pods.Stale > 0 {
-		next = min(next, rollingRequeue) // evictions in progress
+		fresh := freshFor(s.verify.pods, verifyInterval(s.cs))
+		next = min(next, max(s.verify.at.Add(fresh).Sub(s.now), time.Second))
 	}
 	return next
 }

@@ -154,41 +154,46 @@ func (r *CertSyncReconciler) rollWorkload(ctx context.Context, s *scope, w rollo
 	})
 	restartedFor := tmpl.Annotations[v1alpha1.AnnotationRestartedFor]
 	alreadyAsked := slices.ContainsFunc(s.restarts, func(rec v1alpha1.RestartRecord) bool { return rec.Kind == w.Kind && rec.Name == w.Name })
-	if rollout.NeedsRestart(restartedFor, s.want, podsBefore) && !alreadyAsked {
-		if s.cs.Spec.Suspend {
-			st.pending = append(st.pending, w.String()+": restart held back (suspended)")
-			return nil
-		}
-		// The optimistic lock makes a stale cached copy fail instead of
-		// restarting twice; the next reconcile sees the fresh object.
-		patch := client.MergeFromWithOptions(obj.DeepCopyObject().(client.Object), client.MergeFromWithOptimisticLock{})
-		if tmpl.Annotations == nil {
-			tmpl.Annotations = map[string]string{}
-		}
-		tmpl.Annotations[v1alpha1.AnnotationRestartedFor] = s.want
-		if err := r.Client.Patch(ctx, obj, patch); err != nil {
-			if apierrors.IsConflict(err) {
-				st.pending = append(st.pending, w.String()+": retrying restart")
-				return nil
+	switch {
+	case restartedFor == s.want:
+		// Restarted for this certificate (by us, now or before an operator
+		// restart): follow the rollout to its end.
+		if p := rollout.ProgressOf(obj); !p.Complete {
+			msg := w.String() + ": " + p.Message
+			if rec, ok := s.restartOf(w.Kind, w.Name); ok && s.now.Sub(rec.Time.Time) > progressDeadline(s.cs) {
+				st.stalled = append(st.stalled, fmt.Sprintf("%s (no completion within %s)", msg, progressDeadline(s.cs)))
+			} else {
+				st.pending = append(st.pending, msg)
 			}
-			return fmt.Errorf("restarting %s: %w", w, err)
 		}
-		s.recordRestart(r, v1alpha1.RestartRecord{Kind: w.Kind, Name: w.Name, SHA256: s.want, Time: metav1.NewTime(s.now)})
-		log.FromContext(ctx).Info("restarting workload for the new certificate", "workload", w.String(), "sha256", s.want)
+		return nil
+	case !rollout.NeedsRestart(restartedFor, s.want, podsBefore):
+		return nil // every pod started with the current certificate
+	case alreadyAsked:
+		// Our patch is not in the cache yet: never restart twice.
 		st.pending = append(st.pending, w.String()+": restart requested")
 		return nil
+	case s.cs.Spec.Suspend:
+		st.pending = append(st.pending, w.String()+": restart held back (suspended)")
+		return nil
 	}
-	if restartedFor != s.want && !podsBefore {
-		return nil // every pod started with the current certificate
+	// The optimistic lock makes a stale cached copy fail instead of
+	// restarting twice; the next reconcile sees the fresh object.
+	patch := client.MergeFromWithOptions(obj.DeepCopyObject().(client.Object), client.MergeFromWithOptimisticLock{})
+	if tmpl.Annotations == nil {
+		tmpl.Annotations = map[string]string{}
 	}
-	if p := rollout.ProgressOf(obj); !p.Complete {
-		msg := w.String() + ": " + p.Message
-		if rec, ok := s.restartOf(w.Kind, w.Name); ok && s.now.Sub(rec.Time.Time) > progressDeadline(s.cs) {
-			st.stalled = append(st.stalled, fmt.Sprintf("%s (no completion within %s)", msg, progressDeadline(s.cs)))
-		} else {
-			st.pending = append(st.pending, msg)
+	tmpl.Annotations[v1alpha1.AnnotationRestartedFor] = s.want
+	if err := r.Client.Patch(ctx, obj, patch); err != nil {
+		if apierrors.IsConflict(err) {
+			st.pending = append(st.pending, w.String()+": retrying restart")
+			return nil
 		}
+		return fmt.Errorf("restarting %s: %w", w, err)
 	}
+	s.recordRestart(r, v1alpha1.RestartRecord{Kind: w.Kind, Name: w.Name, SHA256: s.want, Time: metav1.NewTime(s.now)})
+	log.FromContext(ctx).Info("restarting workload for the new certificate", "workload", w.String(), "sha256", s.want)
+	st.pending = append(st.pending, w.String()+": restart requested")
 	return nil
 }
 

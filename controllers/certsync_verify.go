@@ -20,6 +20,11 @@ import (
 
 const defaultVerifyInterval = 5 * time.Minute
 
+// unsettledRecheck is how soon a verification that found unreachable or
+// stale pods is repeated: a pod that just turned ready may not listen yet,
+// and an evicted one is replaced within seconds.
+const unsettledRecheck = 3 * time.Second
+
 // verifyState is what the verify phase found.
 type verifyState struct {
 	// skipped holds the (reason, message) when nothing was verified.
@@ -82,10 +87,20 @@ func (m *memory) lastVerification(key types.NamespacedName, sha, podsKey string,
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	e := m.entry(key)
-	if e.sha != sha || e.podsKey != podsKey || now.Sub(e.at) >= interval || e.at.IsZero() {
+	if e.sha != sha || e.podsKey != podsKey || e.at.IsZero() || now.Sub(e.at) >= freshFor(e.pods, interval) {
 		return nil, time.Time{}, false
 	}
 	return e.pods, e.at, true
+}
+
+// freshFor is how long a verification result stands before it is repeated.
+func freshFor(pods []verification.PodResult, interval time.Duration) time.Duration {
+	for _, p := range pods {
+		if p.State != probe.Verified {
+			return min(interval, unsettledRecheck)
+		}
+	}
+	return interval
 }
 
 func (m *memory) storeVerification(key types.NamespacedName, sha, podsKey string, at time.Time, pods []verification.PodResult) {

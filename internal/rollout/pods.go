@@ -77,12 +77,16 @@ func WorkloadOf(pod *corev1.Pod) Workload {
 	}
 }
 
-// StartedBefore reports whether a pod was created before t: its processes
-// then read the Secret as it was before t. Pod timestamps have one-second
-// resolution, so t is compared at that resolution too; a pod created in the
-// same second counts as after, and verification catches it if it is stale.
+// StartedBefore reports whether a pod may have started before t and so may
+// hold the Secret as it was before t. Pod timestamps have one-second
+// resolution: a pod created in the same second as t counts as before, since
+// an unneeded restart (at most one per certificate) is cheaper than a pod
+// left serving an old certificate. A zero t (unknown) means no.
 func StartedBefore(pod *corev1.Pod, t time.Time) bool {
-	return pod.CreationTimestamp.Time.Before(t.Truncate(time.Second))
+	if t.IsZero() {
+		return false
+	}
+	return pod.CreationTimestamp.Time.Before(t.Truncate(time.Second).Add(time.Second))
 }
 
 // Ready reports whether a pod is running, ready, and has an IP to probe.

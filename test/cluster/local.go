@@ -39,6 +39,7 @@ type Local struct {
 	NodeName   string       // the one fake Node, Ready and schedulable
 
 	log      io.Writer
+	podCIDR  string
 	children []*child
 	stopOnce sync.Once
 	stopErr  error
@@ -48,12 +49,19 @@ type Local struct {
 type Options struct {
 	Log           io.Writer // progress lines; nil discards them
 	ExtraCRDPaths []string  // CRDs to install besides config/crd/bases
+	// PodCIDR is where kwok allocates pod IPs; default PodCIDR. Test
+	// packages that run at once give each cluster its own range, so their
+	// simulated pods never compete for an address and port.
+	PodCIDR string
 }
 
 // StartLocal starts a local cluster and returns once its Node is Ready and
 // schedulable. On error everything already started is stopped again.
 func StartLocal(ctx context.Context, opts Options) (l *Local, err error) {
-	l = &Local{log: opts.Log, NodeName: "kwok-node-0"}
+	l = &Local{log: opts.Log, NodeName: "kwok-node-0", podCIDR: opts.PodCIDR}
+	if l.podCIDR == "" {
+		l.podCIDR = PodCIDR
+	}
 	if l.log == nil {
 		l.log = io.Discard
 	}
@@ -138,7 +146,7 @@ func (l *Local) startChildren(bin string) error {
 			// that hack/controlplane.sh joined into one multi-document file.
 			"--config=" + filepath.Join(bin, "kwok-stages.yaml"),
 			"--manage-all-nodes=true",
-			"--cidr=" + PodCIDR,
+			"--cidr=" + l.podCIDR,
 			"--node-ip=" + NodeIP,
 		}},
 	}

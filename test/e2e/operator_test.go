@@ -1,0 +1,89 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var operatorRuns atomic.Int32
+
+// operatorProcess is a running certsync binary.
+type operatorProcess struct {
+	cmd  *exec.Cmd
+	log  string
+	done chan struct{}
+}
+
+// startOperator runs the certsync binary against the local cluster until the
+// test ends (or stop is called). Its log is printed if the test fails.
+func startOperator(t *testing.T) *operatorProcess {
+	t.Helper()
+	n := operatorRuns.Add(1)
+	logPath := filepath.Join(workDir, fmt.Sprintf("certsync-%d.log", n))
+	f, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(operator, "--metrics-bind-address=0", "--health-probe-bind-address=0", "--zap-log-level=debug")
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+local.Kubeconfig)
+	cmd.Stdout, cmd.Stderr = f, f
+	// The operator must never outlive the test binary.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &operatorProcess{cmd: cmd, log: logPath, done: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		_ = f.Close()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		p.stop()
+		if t.Failed() {
+			t.Logf("operator log (last 60 lines):\n%s", tail(logPath, 60))
+		}
+	})
+	return p
+}
+
+// stop terminates the operator and waits for it to exit.
+func (p *operatorProcess) stop() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// kill stops the operator abruptly, as a crash or node loss would.
+func (p *operatorProcess) kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
