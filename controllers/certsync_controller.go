@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -35,6 +36,10 @@ import (
 // secretRefIndex indexes CertSyncs by every Secret they read or write
 // ("namespace/name"), so a Secret event wakes only the CertSyncs that use it.
 const secretRefIndex = "certsync.io/secret-refs"
+
+// conflictRequeue retries a status write that lost to a newer version of
+// the CertSync; the cache catches up within milliseconds.
+const conflictRequeue = 100 * time.Millisecond
 
 // maxRequeue bounds how long a CertSync sleeps without an event; it is a
 // safety net only, watches and time boundaries drive the real work.
@@ -153,7 +158,7 @@ func (r *CertSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		// what an earlier reconcile recorded (e.g. status.restarts).
 		err := r.Client.Status().Patch(ctx, &cs, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}))
 		if apierrors.IsConflict(err) {
-			return ctrl.Result{RequeueAfter: time.Second}, nil
+			return ctrl.Result{RequeueAfter: conflictRequeue}, nil
 		}
 		if err != nil {
 			return ctrl.Result{}, fmt.Errorf("patching status: %w", err)
@@ -293,6 +298,11 @@ func (r *CertSyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.certSyncsForSecret)).
 		// Pods are cached stripped to what certsync reads (ManagerOptions).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.certSyncsForPod)).
+		// Workload status tells when a rollout completes; these informers
+		// exist anyway because the rollout phase reads workloads cached.
+		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.certSyncsForWorkload)).
+		Watches(&appsv1.StatefulSet{}, handler.EnqueueRequestsFromMapFunc(r.certSyncsForWorkload)).
+		Watches(&appsv1.DaemonSet{}, handler.EnqueueRequestsFromMapFunc(r.certSyncsForWorkload)).
 		// Verification waits on the network; let a slow CertSync not hold
 		// up the others.
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
@@ -349,6 +359,29 @@ func (r *CertSyncReconciler) certSyncsForPod(ctx context.Context, obj client.Obj
 			}
 		}
 		if match {
+			reqs = append(reqs, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(cs)})
+		}
+	}
+	return reqs
+}
+
+// certSyncsForWorkload wakes the CertSyncs of the workload's namespace whose
+// target its pod template mounts or that list it.
+func (r *CertSyncReconciler) certSyncsForWorkload(ctx context.Context, obj client.Object) []ctrl.Request {
+	tmpl := rollout.TemplateOf(obj)
+	if tmpl == nil {
+		return nil
+	}
+	var list v1alpha1.CertSyncList
+	if err := r.Client.List(ctx, &list, client.InNamespace(obj.GetNamespace())); err != nil {
+		log.FromContext(ctx).Error(err, "listing CertSyncs for workload", "workload", client.ObjectKeyFromObject(obj))
+		return nil
+	}
+	var reqs []ctrl.Request
+	for i := range list.Items {
+		cs := &list.Items[i]
+		listed := slices.ContainsFunc(cs.Spec.Rollout.Workloads, func(w v1alpha1.WorkloadRef) bool { return w.Name == obj.GetName() })
+		if listed || rollout.MountsSecret(&tmpl.Spec, cs.Spec.Target.SecretName) {
 			reqs = append(reqs, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(cs)})
 		}
 	}

@@ -36,7 +36,7 @@ var mailPorts = []corev1.ContainerPort{
 	{Name: "imaps", ContainerPort: 1993},
 }
 
-func newNamespace(t *testing.T) string {
+func newNamespace(t testing.TB) string {
 	t.Helper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "e2e-"}}
 	if err := k8s.Create(context.Background(), ns); err != nil {
@@ -45,7 +45,7 @@ func newNamespace(t *testing.T) string {
 	return ns.Name
 }
 
-func mustCreate(t *testing.T, obj client.Object) {
+func mustCreate(t testing.TB, obj client.Object) {
 	t.Helper()
 	if err := k8s.Create(context.Background(), obj); err != nil {
 		t.Fatalf("creating %T %s: %v", obj, obj.GetName(), err)
@@ -53,7 +53,7 @@ func mustCreate(t *testing.T, obj client.Object) {
 }
 
 // certificate is one issued by the legacy PKI, valid from notBefore.
-func certificate(t *testing.T, notBefore time.Time) *certstest.Pair {
+func certificate(t testing.TB, notBefore time.Time) *certstest.Pair {
 	return certstest.New(t, certstest.WithDNSNames(mailHost), certstest.WithValidity(notBefore, notBefore.Add(90*24*time.Hour)))
 }
 
@@ -64,7 +64,7 @@ func legacySecret(ns string, p *certstest.Pair) *corev1.Secret {
 	}
 }
 
-func renew(t *testing.T, ns string, p *certstest.Pair) {
+func renew(t testing.TB, ns string, p *certstest.Pair) {
 	t.Helper()
 	NewWithT(t).Eventually(func(g Gomega) {
 		var s corev1.Secret
@@ -140,7 +140,7 @@ func conditionOf(cs *v1alpha1.CertSync, typ string) metav1.Condition {
 
 // waitVerified waits until the CertSync is Ready with n of n pods verified
 // serving fingerprint, and returns the CertSync.
-func waitVerified(t *testing.T, ns string, n int32, fingerprint string) *v1alpha1.CertSync {
+func waitVerified(t testing.TB, ns string, n int32, fingerprint string) *v1alpha1.CertSync {
 	t.Helper()
 	var cs *v1alpha1.CertSync
 	NewWithT(t).Eventually(func(g Gomega) {
