@@ -1,6 +1,8 @@
 // Command demo replays the incident certsync exists for on an embedded local
-// cluster: a legacy PKI renews a mail certificate, and certsync carries it
-// to the Secret the mail pods use, saying at each step what it saw and did.
+// cluster: a legacy PKI renews a mail certificate; certsync carries it to the
+// Secret the mail pods mount, restarts the workloads once, and proves by a
+// TLS/STARTTLS handshake with every pod that each one serves it. It then
+// shows a stale pod caught and healed, and garbage from the PKI refused.
 // It exits 0 on success and removes everything it started.
 package main
 
@@ -16,8 +18,7 @@ func main() {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	d := &demo{out: os.Stdout, start: time.Now()}
-	err := d.run(ctx)
-	if err != nil {
+	if err := d.run(ctx); err != nil {
 		d.say("FAILED: %v", err)
 		os.Exit(1)
 	}
@@ -30,21 +31,26 @@ func (d *demo) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	d.local = local
 	defer func() {
 		d.title("Cleaning up")
-		if d.stopOperator != nil {
-			d.stopOperator()
+		for i := len(d.stops) - 1; i >= 0; i-- {
+			d.stops[i]()
 		}
 		if err := local.Stop(); err != nil {
 			d.say("stopping the cluster: %v", err)
 		}
 	}()
-	d.local = local
 	if err := d.startOperator(ctx); err != nil {
 		return err
 	}
+	if err := d.startMailPods(ctx); err != nil {
+		return err
+	}
 	for _, act := range []func(context.Context) error{
+		d.actMailService,
 		d.actRenewal,
+		d.actStalePod,
 		d.actGarbage,
 	} {
 		if err := act(ctx); err != nil {

@@ -47,10 +47,10 @@ func (d *demo) startOperator(ctx context.Context) error {
 	// open watches to drain when it shuts down.
 	opCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	d.stopOperator = func() {
+	d.stops = append(d.stops, func() {
 		cancel()
 		<-done
-	}
+	})
 	go func() {
 		defer close(done)
 		if err := mgr.Start(opCtx); err != nil {

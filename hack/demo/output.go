@@ -9,7 +9,9 @@ import (
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"certsync.io/certsync/internal/certs/certstest"
 	"certsync.io/certsync/test/cluster"
+	"certsync.io/certsync/test/mailsim"
 )
 
 // demo holds what the acts share and prints with timestamps, so the reader
@@ -21,8 +23,12 @@ type demo struct {
 	c     client.Client
 	// operatorLog is where the in-process operator logs (not the terminal).
 	operatorLog string
-	// stopOperator stops the in-process operator and waits for it.
-	stopOperator func()
+	// stops stop what the demo started in this process, in reverse order.
+	stops []func()
+	sim   *mailsim.Simulator
+
+	ca           *certstest.CA
+	old, renewed *certstest.Pair
 }
 
 func (d *demo) stamp() string {
