@@ -10,7 +10,6 @@ import (
 
 	"certsync.io/certsync/api/v1alpha1"
 	"certsync.io/certsync/internal/certs"
-	"certsync.io/certsync/internal/sources"
 )
 
 // event is one Kubernetes Event to emit.
@@ -37,9 +36,9 @@ func transitionEvents(before, after *v1alpha1.CertSync, s *scope) []event {
 		if ss.Ready || (seen && prev.Reason == ss.Reason && prev.SHA256 == ss.SHA256) {
 			continue
 		}
-		reason := v1alpha1.ReasonValidationFailed
-		if isFetchReason(ss.Reason) {
-			reason = v1alpha1.ReasonSourceUnavailable
+		reason := v1alpha1.ReasonSourceUnavailable
+		if certs.IsValidationReason(ss.Reason) {
+			reason = v1alpha1.ReasonValidationFailed
 		}
 		evs = append(evs, event{corev1.EventTypeWarning, reason, "ReadSource",
 			"source " + ss.Name + ": " + ss.Reason + ": " + ss.Message})
@@ -127,13 +126,4 @@ func enteredReason(before, after *v1alpha1.CertSync, typ, reason string) bool {
 	}
 	prev := meta.FindStatusCondition(before.Status.Conditions, typ)
 	return prev == nil || prev.Reason != reason || prev.Message != now.Message
-}
-
-func isFetchReason(reason string) bool {
-	switch reason {
-	case sources.ReasonNotFound, sources.ReasonNotPermitted, sources.ReasonForbidden,
-		sources.ReasonAPIError, sources.ReasonMissingKey:
-		return true
-	}
-	return false
 }

@@ -58,6 +58,9 @@ func restartsStatus(s *scope) []v1alpha1.RestartRecord {
 func setPods(s *scope) {
 	st := &s.cs.Status
 	if s.verify.at.IsZero() {
+		// Counts of a previous certificate would mislead (a "3/3" for the
+		// old one during a rollout): show none until pods are verified.
+		st.Pods = nil
 		if s.verify.skippedReason == v1alpha1.ReasonNoPods {
 			st.Pods = &v1alpha1.PodsStatus{Summary: "0/0"}
 		}

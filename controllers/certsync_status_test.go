@@ -657,7 +657,7 @@ func TestTransitionEventNotes(t *testing.T) {
 		stSourceStatus(v1alpha1.SourceStatus{Name: "backup", Reason: sources.ReasonNotFound, Message: "Secret mail/backup not found"}),
 		stCond(v1alpha1.ConditionSynced, metav1.ConditionFalse, v1alpha1.ReasonTargetConflict, `Secret mail-tls is managed by CertSync "other"`),
 	)
-	s := stScope(after, cands(good), wrote(),
+	s := stScope(after, cands(good, stFailing("backup", sources.ReasonNotFound, "Secret mail/backup not found")), wrote(),
 		roll(rolloutState{started: []v1alpha1.RestartRecord{{Kind: "Deployment", Name: "web", SHA256: stWant}}}))
 	notes := map[string]string{}
 	for _, e := range transitionEvents(before, after, s) {
@@ -734,9 +734,6 @@ func TestTransitionEventsAcrossReconciles(t *testing.T) {
 // Unreachable, TLSError: incident 3, a provider down or redirecting) — is
 // announced as ValidationFailed.
 func TestTransitionEventsFetchFailureOfAnyKind(t *testing.T) {
-	t.Skip("BUG: isFetchReason is a closed list of the Secret source's reasons; fetch failures with any other " +
-		"reason (Unsupported, and the HTTPS source's Timeout/HTTPStatus/Redirected/Unreachable/TLSError) emit " +
-		"ValidationFailed instead of SourceUnavailable. Decide from how the candidate failed, not from its reason string.")
 	for _, reason := range []string{"Unsupported", "Timeout", "HTTPStatus", "Redirected", "Unreachable", "TLSError"} {
 		t.Run(reason, func(t *testing.T) {
 			// As readSources builds it: a fetch error, so no bundle.

@@ -195,3 +195,17 @@ func oneLine(s string) string {
 	}
 	return b.String()
 }
+
+// validationReasons are the reasons for material that was fetched and then
+// refused, as opposed to a source that yielded nothing.
+var validationReasons = map[string]bool{
+	ReasonEmpty: true, ReasonTooLarge: true, ReasonNotPEM: true, ReasonParseError: true,
+	ReasonNoCertificate: true, ReasonNoPrivateKey: true, ReasonKeyParseError: true,
+	ReasonUnsupportedKey: true, ReasonKeyMismatch: true, ReasonChainInvalid: true,
+	ReasonNotYetValid: true, ReasonExpired: true, ReasonExpiresTooSoon: true,
+	ReasonDNSNameMismatch: true,
+}
+
+// IsValidationReason reports whether reason says the material itself was
+// refused (parsing or a validation rule), not that it could not be fetched.
+func IsValidationReason(reason string) bool { return validationReasons[reason] }

@@ -58,8 +58,19 @@ func StatefulSetProgress(s *appsv1.StatefulSet) Progress {
 		return Progress{false, "waiting for the statefulset controller to observe the new template"}
 	case st.ReadyReplicas < want:
 		return Progress{false, fmt.Sprintf("%d of %d replicas ready", st.ReadyReplicas, want)}
-	case s.Spec.UpdateStrategy.Type == appsv1.RollingUpdateStatefulSetStrategyType && st.UpdateRevision != st.CurrentRevision:
-		return Progress{false, fmt.Sprintf("%d of %d replicas updated", st.UpdatedReplicas, want)}
+	case s.Spec.UpdateStrategy.Type == appsv1.RollingUpdateStatefulSetStrategyType:
+		// A partition holds the lower ordinals back on purpose; like
+		// `kubectl rollout status`, count only the pods it lets through.
+		var partition int32
+		if ru := s.Spec.UpdateStrategy.RollingUpdate; ru != nil && ru.Partition != nil {
+			partition = *ru.Partition
+		}
+		if partition > 0 && st.UpdatedReplicas < want-partition {
+			return Progress{false, fmt.Sprintf("%d of %d replicas above partition %d updated", st.UpdatedReplicas, want-partition, partition)}
+		}
+		if partition == 0 && st.UpdateRevision != st.CurrentRevision {
+			return Progress{false, fmt.Sprintf("%d of %d replicas updated", st.UpdatedReplicas, want)}
+		}
 	}
 	return Progress{true, fmt.Sprintf("%d of %d replicas updated and ready", st.ReadyReplicas, want)}
 }
@@ -70,7 +81,9 @@ func DaemonSetProgress(ds *appsv1.DaemonSet) Progress {
 	switch {
 	case st.ObservedGeneration < ds.Generation:
 		return Progress{false, "waiting for the daemonset controller to observe the new template"}
-	case st.UpdatedNumberScheduled < st.DesiredNumberScheduled:
+	case ds.Spec.UpdateStrategy.Type != appsv1.OnDeleteDaemonSetStrategyType && st.UpdatedNumberScheduled < st.DesiredNumberScheduled:
+		// Under OnDelete the controller never replaces pods: verification
+		// finds the stale ones and remediation restarts them.
 		return Progress{false, fmt.Sprintf("%d of %d pods updated", st.UpdatedNumberScheduled, st.DesiredNumberScheduled)}
 	case st.NumberAvailable < st.DesiredNumberScheduled:
 		return Progress{false, fmt.Sprintf("%d of %d updated pods available", st.NumberAvailable, st.DesiredNumberScheduled)}

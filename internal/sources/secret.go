@@ -23,6 +23,10 @@ func ReadSecret(ctx context.Context, reader client.Reader, ns string, src *v1alp
 	var secret corev1.Secret
 	if err := reader.Get(ctx, key, &secret); err != nil {
 		switch {
+		case apierrors.IsNotFound(err) && key.Namespace != ns:
+			// Across namespaces, "missing" and "not allowed" read the same:
+			// a CertSync must not learn what exists where it may not look.
+			return Material{}, notPermitted(key, ns)
 		case apierrors.IsNotFound(err):
 			return Material{}, &Error{Reason: ReasonNotFound, Message: fmt.Sprintf("Secret %s not found", key)}
 		case apierrors.IsForbidden(err):
@@ -32,9 +36,7 @@ func ReadSecret(ctx context.Context, reader client.Reader, ns string, src *v1alp
 		}
 	}
 	if key.Namespace != ns && !NamespaceAllowed(secret.Annotations[v1alpha1.AnnotationAllowedNamespaces], ns) {
-		return Material{}, &Error{Reason: ReasonNotPermitted, Message: fmt.Sprintf(
-			"Secret %s does not allow namespace %q to read it: its owner must add the annotation %s listing %q",
-			key, ns, v1alpha1.AnnotationAllowedNamespaces, ns)}
+		return Material{}, notPermitted(key, ns)
 	}
 	m := Material{CertPEM: secret.Data[keyOr(src.CertKey, corev1.TLSCertKey)], KeyPEM: secret.Data[keyOr(src.KeyKey, corev1.TLSPrivateKeyKey)]}
 	if m.CertPEM == nil {
@@ -60,4 +62,10 @@ func keyOr(k, def string) string {
 		return def
 	}
 	return k
+}
+
+func notPermitted(key types.NamespacedName, ns string) error {
+	return &Error{Reason: ReasonNotPermitted, Message: fmt.Sprintf(
+		"Secret %s does not exist or does not allow namespace %q to read it: its owner must add the annotation %s listing %q",
+		key, ns, v1alpha1.AnnotationAllowedNamespaces, ns)}
 }
