@@ -417,8 +417,8 @@ func TestSetPods(t *testing.T) {
 		{"result changed back: lastVerifiedTime moves", &oneStale, ts(t1), verified(t2, ok2...), &allOK, ts(t2)},
 		{"same result but no lastVerifiedTime yet", &allOK, nil, verified(t2, ok2...), &allOK, ts(t2)},
 		{"no pods: 0/0, lastVerifiedTime kept", &allOK, ts(t1), verifySkipped(v1alpha1.ReasonNoPods, ""), &v1alpha1.PodsStatus{Summary: "0/0"}, ts(t1)},
-		{"waiting for the rollout: kept as they were", &oneStale, ts(t1), verifySkipped(v1alpha1.ReasonWaitingForRollout, ""), &oneStale, ts(t1)},
-		{"no endpoints: kept as they were", nil, nil, verifySkipped(v1alpha1.ReasonNoEndpoints, ""), nil, nil},
+		{"waiting for the rollout: old counts dropped", &oneStale, ts(t1), verifySkipped(v1alpha1.ReasonWaitingForRollout, ""), nil, ts(t1)},
+		{"no endpoints: none", nil, nil, verifySkipped(v1alpha1.ReasonNoEndpoints, ""), nil, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,151 @@
+package sources
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"certsync.io/certsync/internal/certs"
+)
+
+// httpsConfig is an HTTPSConfig that passed checkHTTPSConfig, with defaults
+// applied and URLs parsed.
+type httpsConfig struct {
+	HTTPSConfig
+	url, keyURL *url.URL
+	roots       *x509.CertPool // nil: system roots
+}
+
+func (c *httpsConfig) urls() []*url.URL {
+	if c.keyURL != nil {
+		return []*url.URL{c.url, c.keyURL}
+	}
+	return []*url.URL{c.url}
+}
+
+func configError(format string, args ...any) *Error {
+	return &Error{Reason: ReasonInvalidConfig, Message: fmt.Sprintf(format, args...)}
+}
+
+// checkHTTPSConfig refuses settings that cannot work before anything is
+// sent, so the condition names the setting to fix rather than a symptom.
+func checkHTTPSConfig(cfg HTTPSConfig) (*httpsConfig, *Error) {
+	c := &httpsConfig{HTTPSConfig: cfg}
+	if c.Format == "" {
+		c.Format = FormatPEM
+	}
+	if c.Format != FormatPEM && c.Format != FormatPKCS12 {
+		return nil, configError("format %q is not supported; use %s or %s", safeText(c.Format), FormatPEM, FormatPKCS12)
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = DefaultHTTPSTimeout
+	}
+	if c.MaxBytes <= 0 {
+		c.MaxBytes = DefaultHTTPSMaxBytes
+	}
+
+	var err *Error
+	if c.url, err = checkURL("url", c.URL); err != nil {
+		return nil, err
+	}
+	if c.KeyURL != "" {
+		if c.Format == FormatPKCS12 {
+			return nil, configError("keyURL is only for the PEM format: a PKCS#12 file carries its key")
+		}
+		if c.keyURL, err = checkURL("keyURL", c.KeyURL); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkAuth(&c.Auth); err != nil {
+		return nil, err
+	}
+	if len(c.CAPEM) > 0 {
+		cas, perr := certs.ParseCertificates(c.CAPEM)
+		if perr != nil {
+			return nil, configError("the CA for the endpoint (caSecretRef) is unusable: %s", certsErrorMessage(perr))
+		}
+		c.roots = x509.NewCertPool()
+		for _, ca := range cas {
+			c.roots.AddCert(ca)
+		}
+	}
+	return c, nil
+}
+
+func checkURL(field, raw string) (*url.URL, *Error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.Opaque != "" {
+		// url.Parse errors quote the whole URL, credentials included.
+		return nil, configError("%s is not an absolute URL (https://host/path)", field)
+	}
+	if u.User != nil {
+		return nil, configError("%s %s must not contain credentials: the URL is visible in the spec; put them in the Secret of authSecretRef", field, redactURL(u))
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "https":
+	case "http":
+		return nil, &Error{Reason: ReasonInsecureURL, Message: fmt.Sprintf("%s %s uses http://: certificates and keys are only fetched over https://", field, redactURL(u))}
+	default:
+		return nil, configError("%s %s: scheme %q is not supported; use https://", field, redactURL(u), safeText(u.Scheme))
+	}
+	return u, nil
+}
+
+func checkAuth(a *HTTPSAuth) *Error {
+	a.Token = strings.TrimSpace(a.Token)
+	switch {
+	case a.Token != "" && (a.Username != "" || a.Password != ""):
+		return configError("the auth Secret holds both a token and a username/password; keep one")
+	case a.Password != "" && a.Username == "":
+		return configError("the auth Secret holds a password but no username")
+	case strings.Contains(a.Username, ":"):
+		return configError("the username in the auth Secret contains ':', which HTTP basic authentication cannot carry")
+	case hasControlChar(a.Token) || hasControlChar(a.Username):
+		return configError("the auth Secret's token or username contains a control character (a line break in the middle?)")
+	}
+	return nil
+}
+
+func hasControlChar(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
+}
+
+// redactURL renders u for messages: scheme, host and path only. The query and
+// fragment may carry signatures or tokens, and userinfo is a credential.
+func redactURL(u *url.URL) string {
+	if u == nil {
+		return "<no URL>"
+	}
+	return safeText(u.Scheme + "://" + u.Host + u.EscapedPath())
+}
+
+// safeText keeps text from the spec or the network to one printable line of
+// bounded length in a condition message.
+func safeText(s string) string {
+	const maxLen = 200
+	var b strings.Builder
+	for _, r := range s {
+		if b.Len() >= maxLen {
+			b.WriteString("...")
+			break
+		}
+		if r < 0x20 || r == 0x7f || r == 0xfffd {
+			fmt.Fprintf(&b, `\x%02x`, r&0xff)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// certsErrorMessage is the message of a certs error, or a generic text for any
+// other error (whose text might not be safe for status).
+func certsErrorMessage(err error) string {
+	var ce *certs.Error
+	if errors.As(err, &ce) {
+		return ce.Message
+	}
+	return "unexpected error"
+}
