@@ -51,8 +51,14 @@ controlplane: ## Build (once) etcd, kube-apiserver, kube-controller-manager, kub
 test: $(CONTROLLER_GEN) ## Run every test: generated files fresh, vet, unit, fuzz smoke, envtest integration, end-to-end.
 	hack/check-generated.sh "$(CONTROLLER_GEN)"
 	go vet ./...
+	hack/promtool.sh >/dev/null
 	CERTSYNC_CONTROLPLANE="$$(hack/controlplane.sh cluster)" go test $(GO_TEST_FLAGS) ./...
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
+
+.PHONY: alerts
+alerts: ## Check and unit-test the Prometheus alert rules with promtool (built once from Go modules).
+	"$$(hack/promtool.sh)" check rules --lint=all --lint-fatal config/prometheus/rules.yaml
+	"$$(hack/promtool.sh)" test rules config/prometheus/rules_test.yaml
 
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZTIME each (make fuzz FUZZTIME=5m for a longer run).

@@ -24,6 +24,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+
 	"certsync.io/certsync/api/v1alpha1"
 	"certsync.io/certsync/internal/certs"
 	"certsync.io/certsync/internal/probe"
@@ -56,6 +58,8 @@ type CertSyncReconciler struct {
 	// Prober checks what pods serve; its Concurrency bounds the connections
 	// one verification opens at once.
 	Prober *probe.Prober
+	// HTTPS fetches HTTPS sources, with conditional requests.
+	HTTPS *sources.HTTPSFetcher
 
 	memory memory
 }
@@ -70,6 +74,8 @@ type scope struct {
 	outcome target.Decision
 	wrote   bool
 	err     error // a write that failed, for status
+	// outputErr says why the additional output formats could not be made.
+	outputErr error
 
 	// want is the fingerprint of the certificate the target holds (when it
 	// is ours); syncedAt is when it was written.
@@ -82,6 +88,10 @@ type scope struct {
 	verify     verifyState
 	// events made by the phases, emitted with the transition events.
 	events []event
+	// checked is when each HTTPS source's current outcome was first seen;
+	// nextFetch is when the next HTTPS source is due.
+	checked   map[string]time.Time
+	nextFetch time.Time
 }
 
 func (s *scope) key() types.NamespacedName { return client.ObjectKeyFromObject(s.cs) }
@@ -152,11 +162,14 @@ func (r *CertSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	}
 
 	setStatus(s)
-	r.emitEvents(orig, s)
+	evs := transitionEvents(orig, &cs, s)
 	if !equality.Semantic.DeepEqual(orig.Status, cs.Status) {
 		// The optimistic lock keeps a stale cached copy from overwriting
 		// what an earlier reconcile recorded (e.g. status.restarts).
 		err := r.Client.Status().Patch(ctx, &cs, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}))
+		if err != nil {
+			r.emit(&cs, actionEvents(s))
+		}
 		if apierrors.IsConflict(err) {
 			return ctrl.Result{RequeueAfter: conflictRequeue}, nil
 		}
@@ -164,40 +177,18 @@ func (r *CertSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 			return ctrl.Result{}, fmt.Errorf("patching status: %w", err)
 		}
 	}
+	r.emit(&cs, evs)
 	if s.err != nil {
 		return ctrl.Result{}, s.err
 	}
 	for _, c := range s.cands {
 		if c.Transient {
-			// Retried with the controller's capped exponential backoff; the
-			// last good certificate stays in the target meanwhile.
+			// An API error reading a Secret: retried with the controller's
+			// capped exponential backoff; the target keeps its certificate.
 			return ctrl.Result{}, fmt.Errorf("source %q: %s", c.Source, c.Message)
 		}
 	}
 	return ctrl.Result{RequeueAfter: nextRequeue(s)}, nil
-}
-
-func (r *CertSyncReconciler) readSources(ctx context.Context, s *scope) error {
-	req := requirements(s.cs)
-	s.cands = make([]selection.Candidate, 0, len(s.cs.Spec.Sources))
-	for _, src := range s.cs.Spec.Sources {
-		var (
-			m   sources.Material
-			err error
-		)
-		switch {
-		case src.Secret != nil:
-			m, err = sources.ReadSecret(ctx, r.Client, s.cs.Namespace, src.Secret)
-		default:
-			err = &sources.Error{Reason: "Unsupported", Message: "no source kind set"}
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		s.cands = append(s.cands, selection.Evaluate(src.Name, m, err, req, s.now))
-	}
-	s.winner = selection.Pick(s.cands)
-	return nil
 }
 
 func (r *CertSyncReconciler) readTarget(ctx context.Context, s *scope) error {
@@ -227,12 +218,17 @@ func (r *CertSyncReconciler) syncTarget(ctx context.Context, s *scope) {
 		return
 	}
 	w := s.cands[s.winner]
-	s.outcome = target.Decide(s.target, s.cs.Name, w.Source, w.Bundle, s.cs.Spec.Validation.AllowDowngrade)
+	extra, err := r.outputData(ctx, s, w.Bundle)
+	if err != nil {
+		s.outcome = target.Decision{Action: target.None}
+		s.outputErr = err
+		return
+	}
+	s.outcome = target.Decide(s.target, s.cs.Name, w.Source, w.Bundle, extra, s.cs.Spec.Validation.AllowDowngrade)
 	if s.cs.Spec.Suspend || (s.outcome.Action != target.Create && s.outcome.Action != target.Update) {
 		return
 	}
-	desired := target.Apply(s.target, s.cs.Namespace, s.cs.Spec.Target.SecretName, s.cs.Name, w.Source, w.Bundle, s.now)
-	var err error
+	desired := target.Apply(s.target, s.cs.Namespace, s.cs.Spec.Target.SecretName, s.cs.Name, w.Source, w.Bundle, extra, s.now)
 	if s.target == nil {
 		err = r.Client.Create(ctx, desired)
 	} else {
@@ -268,7 +264,13 @@ func nextRequeue(s *scope) time.Duration {
 			next = d
 		}
 	}
+	if !s.nextFetch.IsZero() {
+		consider(s.nextFetch.Add(-time.Second)) // the second is added back below
+	}
 	for _, c := range s.cands {
+		if c.Reason == sources.ReasonIssuing {
+			next = min(next, issuingRequeue)
+		}
 		if c.Bundle == nil {
 			continue
 		}
@@ -289,6 +291,15 @@ func nextRequeue(s *scope) time.Duration {
 
 // SetupWithManager registers the CertSync controller.
 func (r *CertSyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Clock == nil {
+		r.Clock = clock.RealClock{}
+	}
+	if r.Prober == nil {
+		r.Prober = &probe.Prober{}
+	}
+	if r.HTTPS == nil {
+		r.HTTPS = &sources.HTTPSFetcher{}
+	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.CertSync{}, secretRefIndex, secretRefs); err != nil {
 		return err
 	}
@@ -316,26 +327,57 @@ func secretRefs(obj client.Object) []string {
 		return nil
 	}
 	refs := []string{cs.Namespace + "/" + cs.Spec.Target.SecretName}
+	local := func(name string) { refs = append(refs, cs.Namespace+"/"+name) }
 	for _, src := range cs.Spec.Sources {
-		if src.Secret != nil {
+		switch {
+		case src.Secret != nil:
 			refs = append(refs, sources.SecretRef(cs.Namespace, src.Secret))
+		case src.Certificate != nil:
+			// cert-manager marks the Secrets it issues with the Certificate's
+			// name: certSyncsForSecret looks them up by it.
+			refs = append(refs, certificateRef(cs.Namespace, src.Certificate.Name))
+		case src.HTTPS != nil:
+			if r := src.HTTPS.PasswordSecretRef; r != nil {
+				local(r.Name)
+			}
+			if r := src.HTTPS.CASecretRef; r != nil {
+				local(r.Name)
+			}
+			if r := src.HTTPS.AuthSecretRef; r != nil {
+				local(r.Name)
+			}
+		}
+	}
+	if ks := cs.Spec.Target.Keystores; ks != nil {
+		for _, k := range []*v1alpha1.Keystore{ks.PKCS12, ks.JKS} {
+			if k != nil {
+				local(k.PasswordSecretRef.Name)
+			}
 		}
 	}
 	return refs
 }
 
 func (r *CertSyncReconciler) certSyncsForSecret(ctx context.Context, obj client.Object) []ctrl.Request {
-	var list v1alpha1.CertSyncList
-	if err := r.Client.List(ctx, &list, client.MatchingFields{secretRefIndex: obj.GetNamespace() + "/" + obj.GetName()}); err != nil {
-		log.FromContext(ctx).Error(err, "listing CertSyncs for Secret", "secret", client.ObjectKeyFromObject(obj))
-		return nil
+	keys := []string{obj.GetNamespace() + "/" + obj.GetName()}
+	if crt := obj.GetAnnotations()[cmapi.CertificateNameKey]; crt != "" {
+		keys = append(keys, certificateRef(obj.GetNamespace(), crt))
 	}
-	reqs := make([]ctrl.Request, 0, len(list.Items))
-	for i := range list.Items {
-		reqs = append(reqs, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	var reqs []ctrl.Request
+	for _, key := range keys {
+		var list v1alpha1.CertSyncList
+		if err := r.Client.List(ctx, &list, client.MatchingFields{secretRefIndex: key}); err != nil {
+			log.FromContext(ctx).Error(err, "listing CertSyncs for Secret", "secret", client.ObjectKeyFromObject(obj))
+			return nil
+		}
+		for i := range list.Items {
+			reqs = append(reqs, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+		}
 	}
 	return reqs
 }
+
+func certificateRef(ns, name string) string { return "Certificate:" + ns + "/" + name }
 
 // certSyncsForPod wakes the CertSyncs of the pod's namespace whose target
 // the pod mounts or whose verify selector matches it.
@@ -395,6 +437,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		Recorder: mgr.GetEventRecorder("certsync"),
 		Clock:    clock.RealClock{},
 		Prober:   &probe.Prober{Concurrency: opts.VerifyConcurrency},
+		HTTPS:    &sources.HTTPSFetcher{},
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return errors.Join(errors.New("setting up the CertSync controller"), err)

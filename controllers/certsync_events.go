@@ -21,12 +21,7 @@ type event struct {
 // returns the events that announce what changed. Events follow transitions,
 // never the reconcile rate: a source that stays broken is reported once.
 func transitionEvents(before, after *v1alpha1.CertSync, s *scope) []event {
-	var evs []event
-	if s.wrote {
-		w := s.cands[s.winner]
-		evs = append(evs, event{corev1.EventTypeNormal, v1alpha1.ReasonSynced, "Sync",
-			"wrote " + certs.Describe(w.Bundle.Leaf) + " from source " + w.Source + " to Secret " + after.Spec.Target.SecretName})
-	}
+	evs := syncedEvent(s)
 	old := map[string]v1alpha1.SourceStatus{}
 	for _, ss := range before.Status.Sources {
 		old[ss.Name] = ss
@@ -49,13 +44,7 @@ func transitionEvents(before, after *v1alpha1.CertSync, s *scope) []event {
 			evs = append(evs, event{corev1.EventTypeWarning, reason, "Sync", c.Message})
 		}
 	}
-	for _, rec := range s.roll.started {
-		if rec.Kind != "Pod" {
-			evs = append(evs, event{corev1.EventTypeNormal, v1alpha1.ReasonRolloutStarted, "Restart",
-				fmt.Sprintf("restarting %s/%s for certificate sha256 %.16s…", rec.Kind, rec.Name, rec.SHA256)})
-		}
-	}
-	evs = append(evs, s.events...)
+	evs = append(evs, restartEvents(s)...)
 	if c, entered := turnedTrue(before, after, v1alpha1.ConditionRolledOut, v1alpha1.ReasonRolledOut); entered && rolledBefore(before) {
 		evs = append(evs, event{corev1.EventTypeNormal, v1alpha1.ReasonRolloutComplete, "Restart", c.Message})
 	}
@@ -110,9 +99,37 @@ func staleChanged(before, after *v1alpha1.CertSync, reason string) bool {
 	return !slices.Equal(a, b)
 }
 
-func (r *CertSyncReconciler) emitEvents(before *v1alpha1.CertSync, s *scope) {
-	for _, e := range transitionEvents(before, s.cs, s) {
-		r.Recorder.Eventf(s.cs, nil, e.Type, e.Reason, e.Action, "%s", e.Note)
+// actionEvents announce what this reconcile did (a write, restarts): they
+// are emitted even when its status could not be recorded, because the
+// actions happened. Transitions are emitted only with the status that
+// records them, so a stale cached status cannot repeat them.
+func actionEvents(s *scope) []event {
+	return append(syncedEvent(s), restartEvents(s)...)
+}
+
+func syncedEvent(s *scope) []event {
+	if !s.wrote {
+		return nil
+	}
+	w := s.cands[s.winner]
+	return []event{{corev1.EventTypeNormal, v1alpha1.ReasonSynced, "Sync",
+		"wrote " + certs.Describe(w.Bundle.Leaf) + " from source " + w.Source + " to Secret " + s.cs.Spec.Target.SecretName}}
+}
+
+func restartEvents(s *scope) []event {
+	var evs []event
+	for _, rec := range s.roll.started {
+		if rec.Kind != "Pod" {
+			evs = append(evs, event{corev1.EventTypeNormal, v1alpha1.ReasonRolloutStarted, "Restart",
+				fmt.Sprintf("restarting %s/%s for certificate sha256 %.16s…", rec.Kind, rec.Name, rec.SHA256)})
+		}
+	}
+	return append(evs, s.events...)
+}
+
+func (r *CertSyncReconciler) emit(cs *v1alpha1.CertSync, evs []event) {
+	for _, e := range evs {
+		r.Recorder.Eventf(cs, nil, e.Type, e.Reason, e.Action, "%s", e.Note)
 	}
 }
 

@@ -191,7 +191,7 @@ func (r *CertSyncReconciler) rollWorkload(ctx context.Context, s *scope, w rollo
 		}
 		return fmt.Errorf("restarting %s: %w", w, err)
 	}
-	s.recordRestart(r, v1alpha1.RestartRecord{Kind: w.Kind, Name: w.Name, SHA256: s.want, Time: metav1.NewTime(s.now)})
+	s.recordRestart(r, v1alpha1.RestartRecord{Kind: w.Kind, Name: w.Name, SHA256: s.want, Time: statusTime(s.now)})
 	log.FromContext(ctx).Info("restarting workload for the new certificate", "workload", w.String(), "sha256", s.want)
 	st.pending = append(st.pending, w.String()+": restart requested")
 	return nil
@@ -244,7 +244,7 @@ func (r *CertSyncReconciler) evict(ctx context.Context, s *scope, pods []*corev1
 			return n, fmt.Errorf("evicting pod %s: %w", p.Name, err)
 		}
 		n++
-		s.recordRestart(r, v1alpha1.RestartRecord{Kind: "Pod", Name: p.Name, Owner: rollout.WorkloadOf(p).String(), SHA256: s.want, Time: metav1.NewTime(s.now)})
+		s.recordRestart(r, v1alpha1.RestartRecord{Kind: "Pod", Name: p.Name, Owner: rollout.WorkloadOf(p).String(), SHA256: s.want, Time: statusTime(s.now)})
 		s.events = append(s.events, event{corev1.EventTypeNormal, v1alpha1.ReasonPodRestarted, "Evict",
 			fmt.Sprintf("evicted pod %s: %s", p.Name, why)})
 		log.FromContext(ctx).Info("evicted pod", "pod", p.Name, "reason", why)

@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -22,10 +23,10 @@ import (
 func setStatus(s *scope) {
 	st := &s.cs.Status
 	st.ObservedGeneration = s.cs.Generation
-	st.Sources = sourceStatuses(s.cands)
+	st.Sources = sourceStatuses(s.cands, s.checked)
 	st.Certificate = certificateInfo(s)
 	if s.wrote {
-		t := metav1.NewTime(s.now)
+		t := statusTime(s.now)
 		st.LastSyncTime = &t
 	}
 	st.Restarts = restartsStatus(s)
@@ -68,16 +69,22 @@ func setPods(s *scope) {
 	}
 	pods := verification.Summarize(s.verify.pods)
 	if st.Pods == nil || !equality.Semantic.DeepEqual(*st.Pods, pods) || st.LastVerifiedTime == nil {
-		t := metav1.NewTime(s.verify.at)
+		t := statusTime(s.verify.at)
 		st.LastVerifiedTime = &t
 	}
 	st.Pods = &pods
 }
 
-func sourceStatuses(cands []selection.Candidate) []v1alpha1.SourceStatus {
+// sourceStatuses describes each candidate; checked holds, for sources
+// fetched periodically, when their current outcome was first seen.
+func sourceStatuses(cands []selection.Candidate, checked map[string]time.Time) []v1alpha1.SourceStatus {
 	out := make([]v1alpha1.SourceStatus, 0, len(cands))
 	for _, c := range cands {
 		ss := v1alpha1.SourceStatus{Name: c.Source, Ready: c.Valid, Reason: c.Reason, Message: c.Message}
+		if t, ok := checked[c.Source]; ok && !t.IsZero() {
+			lc := statusTime(t)
+			ss.LastChecked = &lc
+		}
 		if c.Bundle != nil {
 			ss.SHA256 = c.Bundle.SHA256()
 			na := metav1.NewTime(c.Bundle.Leaf.NotAfter)
@@ -148,6 +155,9 @@ func setSynced(s *scope) {
 		setCondition(cs, v1alpha1.ConditionSynced, metav1.ConditionFalse, v1alpha1.ReasonTargetConflict, s.outcome.Message)
 	case s.err != nil:
 		setCondition(cs, v1alpha1.ConditionSynced, metav1.ConditionFalse, v1alpha1.ReasonTargetWriteError, s.err.Error())
+	case s.outputErr != nil:
+		setCondition(cs, v1alpha1.ConditionSynced, metav1.ConditionFalse, v1alpha1.ReasonOutputFormatFailed,
+			"cannot write the additional output formats: "+s.outputErr.Error()+"; "+keeps)
 	case s.winner < 0:
 		setCondition(cs, v1alpha1.ConditionSynced, metav1.ConditionFalse, v1alpha1.ReasonNoValidSource,
 			"no source yields a valid certificate; "+keeps)
@@ -235,4 +245,10 @@ func setReady(cs *v1alpha1.CertSync) {
 		msg += fmt.Sprintf("; %s pods verified", cs.Status.Pods.Summary)
 	}
 	setCondition(cs, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReady, msg)
+}
+
+// statusTime is t as the API server stores it (RFC 3339, whole seconds), so
+// that a status read back compares equal to the one computed again.
+func statusTime(t time.Time) metav1.Time {
+	return metav1.NewTime(t.Truncate(time.Second))
 }

@@ -741,7 +741,7 @@ func TestTransitionEventsFetchFailureOfAnyKind(t *testing.T) {
 				certs.Requirements{}, stNow)
 			before, after := stCertSync(), stCertSync()
 			s := stScope(after, cands(c))
-			after.Status.Sources = sourceStatuses(s.cands)
+			after.Status.Sources = sourceStatuses(s.cands, nil)
 			NewWithT(t).Expect(evKeys(transitionEvents(before, after, s))).To(Equal([]string{warning + v1alpha1.ReasonSourceUnavailable}))
 		})
 	}

@@ -5,11 +5,9 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"certsync.io/certsync/api/v1alpha1"
@@ -34,86 +32,6 @@ type verifyState struct {
 	afterRestart []string
 	// at is when the results were measured.
 	at time.Time
-}
-
-// memory is what certsync keeps between reconciles in process: the last
-// verification per CertSync (so pod events do not trigger a network sweep
-// each) and the restarts made (so a stale status cache cannot make it
-// restart twice). Losing it on an operator restart costs one verification.
-type memory struct {
-	mu      sync.Mutex
-	entries map[types.NamespacedName]*memoryEntry
-}
-
-type memoryEntry struct {
-	sha, podsKey string
-	at           time.Time
-	pods         []verification.PodResult
-	restartLog   []v1alpha1.RestartRecord
-}
-
-func (m *memory) entry(key types.NamespacedName) *memoryEntry {
-	if m.entries == nil {
-		m.entries = map[types.NamespacedName]*memoryEntry{}
-	}
-	e, ok := m.entries[key]
-	if !ok {
-		e = &memoryEntry{}
-		m.entries[key] = e
-	}
-	return e
-}
-
-func (m *memory) restarts(key types.NamespacedName) []v1alpha1.RestartRecord {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return slices.Clone(m.entry(key).restartLog)
-}
-
-func (m *memory) addRestart(key types.NamespacedName, rec v1alpha1.RestartRecord) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	e := m.entry(key)
-	e.restartLog = append(e.restartLog, rec)
-	if len(e.restartLog) > maxRestartRecords {
-		e.restartLog = e.restartLog[len(e.restartLog)-maxRestartRecords:]
-	}
-	e.podsKey = "" // the pod set changes: verify afresh next time
-}
-
-// lastVerification returns the cached results when they still describe the
-// same certificate and pods and are younger than interval.
-func (m *memory) lastVerification(key types.NamespacedName, sha, podsKey string, now time.Time, interval time.Duration) ([]verification.PodResult, time.Time, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	e := m.entry(key)
-	if e.sha != sha || e.podsKey != podsKey || e.at.IsZero() || now.Sub(e.at) >= freshFor(e.pods, interval) {
-		return nil, time.Time{}, false
-	}
-	return e.pods, e.at, true
-}
-
-// freshFor is how long a verification result stands before it is repeated.
-func freshFor(pods []verification.PodResult, interval time.Duration) time.Duration {
-	for _, p := range pods {
-		if p.State != probe.Verified {
-			return min(interval, unsettledRecheck)
-		}
-	}
-	return interval
-}
-
-func (m *memory) storeVerification(key types.NamespacedName, sha, podsKey string, at time.Time, pods []verification.PodResult) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	e := m.entry(key)
-	e.sha, e.podsKey, e.at, e.pods = sha, podsKey, at, pods
-}
-
-func (m *memory) forget(key types.NamespacedName) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.entries, key)
 }
 
 // verify probes every ready pod's endpoints (or reuses a recent result) and,

@@ -5,6 +5,7 @@ package controllers
 import (
 	"strings"
 
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -37,7 +38,9 @@ func ManagerOptions(scheme *runtime.Scheme) ctrl.Options {
 		},
 		Client: client.Options{
 			Cache: &client.CacheOptions{
-				DisableFor: []client.Object{&corev1.Secret{}},
+				// Certificates are read rarely, and cert-manager may not be
+				// installed: no informer for them.
+				DisableFor: []client.Object{&corev1.Secret{}, &cmapi.Certificate{}},
 			},
 		},
 	}

@@ -4,11 +4,15 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	. "github.com/onsi/gomega"
 	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
@@ -115,9 +119,15 @@ func runSuite(m *testing.M) int {
 	logf.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapLevel())))
 	utilruntime.Must(clientgoscheme.AddToScheme(testScheme))
 	utilruntime.Must(v1alpha1.AddToScheme(testScheme))
+	utilruntime.Must(cmapi.AddToScheme(testScheme))
 
 	var err error
-	testEnv, err = cluster.NewEnvironment()
+	crds, err := certManagerCRDs()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "cert-manager CRDs:", err)
+		return 1
+	}
+	testEnv, err = cluster.NewEnvironment(crds...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "envtest:", err)
 		return 1
@@ -143,6 +153,17 @@ func runSuite(m *testing.M) int {
 	return m.Run()
 }
 
+// certManagerCRDs are the CRDs of cert-manager's Certificate, from the
+// cert-manager Go module certsync depends on: the tests play cert-manager's
+// part by writing Certificate status and Secrets themselves.
+func certManagerCRDs() ([]string, error) {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/cert-manager/cert-manager").Output()
+	if err != nil {
+		return nil, fmt.Errorf("locating the cert-manager module: %w", err)
+	}
+	return []string{filepath.Join(strings.TrimSpace(string(out)), "deploy", "crds", "cert-manager.io_certificates.yaml")}, nil
+}
+
 func zapLevel() zapcore.Level {
 	if os.Getenv("CERTSYNC_TEST_VERBOSE") != "" {
 		return -1
@@ -165,6 +186,9 @@ func startManager(ctx context.Context, cfg *rest.Config) error {
 		Prober:   &probe.Prober{},
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
+		return err
+	}
+	if err := newTestSecretSyncReconciler(mgr).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	go func() {

@@ -47,7 +47,7 @@ type CertSyncSpec struct {
 
 // CertSource is one place a renewed certificate can come from. Exactly one
 // kind of source must be set.
-// +kubebuilder:validation:XValidation:rule="(has(self.secret) ? 1 : 0) == 1",message="exactly one source kind (secret) must be set"
+// +kubebuilder:validation:XValidation:rule="(has(self.secret) ? 1 : 0) + (has(self.certificate) ? 1 : 0) + (has(self.https) ? 1 : 0) == 1",message="exactly one source kind (secret, certificate or https) must be set"
 type CertSource struct {
 	// name identifies the source in status, events and metrics. A DNS label,
 	// unique within the CertSync.
@@ -62,6 +62,101 @@ type CertSource struct {
 	// with the annotation certsync.io/allowed-namespaces.
 	// +optional
 	Secret *SecretSource `json:"secret,omitempty"`
+
+	// certificate follows a cert-manager Certificate in the CertSync's
+	// namespace: its Secret is a candidate while the Certificate is Ready
+	// and no issuance is in flight.
+	// +optional
+	Certificate *CertificateSource `json:"certificate,omitempty"`
+
+	// https fetches the certificate from an HTTPS endpoint of a legacy PKI.
+	// +optional
+	HTTPS *HTTPSSource `json:"https,omitempty"`
+}
+
+// CertificateSource names a cert-manager Certificate.
+type CertificateSource struct {
+	// name of the Certificate (cert-manager.io/v1) in the CertSync's namespace.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +required
+	Name string `json:"name"`
+}
+
+// SecretKeySelector names one key of a Secret in the CertSync's namespace.
+type SecretKeySelector struct {
+	// name of the Secret.
+	// +kubebuilder:validation:MinLength=1
+	// +required
+	Name string `json:"name"`
+	// key in the Secret's data.
+	// +kubebuilder:validation:MinLength=1
+	// +required
+	Key string `json:"key"`
+}
+
+// LocalSecretReference names a Secret in the CertSync's namespace.
+type LocalSecretReference struct {
+	// name of the Secret.
+	// +kubebuilder:validation:MinLength=1
+	// +required
+	Name string `json:"name"`
+}
+
+// HTTPSSource fetches a certificate bundle from an HTTPS endpoint. Bodies
+// are capped at 1 MiB, requests are conditional (ETag, If-Modified-Since),
+// and a redirect to another host (a login page, a decommissioned endpoint)
+// is reported as an outage, never followed.
+type HTTPSSource struct {
+	// url of the bundle; https only.
+	// +kubebuilder:validation:Pattern=`^https://`
+	// +kubebuilder:validation:MaxLength=2048
+	// +required
+	URL string `json:"url"`
+
+	// format of the body: PEM (certificate chain and private key in one
+	// bundle, or the chain only when keyURL is set) or PKCS12.
+	// +kubebuilder:validation:Enum=PEM;PKCS12
+	// +kubebuilder:default=PEM
+	// +optional
+	Format string `json:"format,omitempty"`
+
+	// keyURL serves the PEM private key separately (PEM only).
+	// +kubebuilder:validation:Pattern=`^https://`
+	// +kubebuilder:validation:MaxLength=2048
+	// +optional
+	KeyURL string `json:"keyURL,omitempty"`
+
+	// passwordSecretRef holds the PKCS#12 password.
+	// +optional
+	PasswordSecretRef *SecretKeySelector `json:"passwordSecretRef,omitempty"`
+
+	// authSecretRef holds the endpoint's credentials: key `token` (sent as a
+	// Bearer token) or keys `username` and `password` (HTTP basic).
+	// +optional
+	AuthSecretRef *LocalSecretReference `json:"authSecretRef,omitempty"`
+
+	// caSecretRef holds the CA that the endpoint's certificate must chain
+	// to; it replaces the system roots for this endpoint.
+	// +optional
+	CASecretRef *SecretKeySelector `json:"caSecretRef,omitempty"`
+
+	// refreshInterval between fetches while the source works; failures are
+	// retried sooner, with capped exponential backoff.
+	// +kubebuilder:default="15m"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10s')",message="refreshInterval must be at least 10s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Format=duration
+	// +optional
+	RefreshInterval *metav1.Duration `json:"refreshInterval,omitempty"`
+
+	// timeout of one fetch.
+	// +kubebuilder:default="10s"
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s') && duration(self) <= duration('5m')",message="timeout must be positive and at most 5m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Format=duration
+	// +optional
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
 }
 
 // SecretSource reads a PEM certificate chain and private key from a Secret.
@@ -143,6 +238,50 @@ type Target struct {
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	// +required
 	SecretName string `json:"secretName"`
+
+	// additionalOutputFormats writes the certificate in more formats, with
+	// cert-manager's key names: CombinedPEM (tls-combined.pem: key then
+	// chain) and DER (key.der: the private key, PKCS#8 DER).
+	// +kubebuilder:validation:MaxItems=2
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	AdditionalOutputFormats []AdditionalOutputFormat `json:"additionalOutputFormats,omitempty"`
+
+	// keystores writes Java and PKCS#12 keystores, as cert-manager's
+	// spec.keystores: keystore.p12 / truststore.p12 and keystore.jks /
+	// truststore.jks (truststores only when a CA is known).
+	// +optional
+	Keystores *Keystores `json:"keystores,omitempty"`
+}
+
+// AdditionalOutputFormat is one extra encoding of the certificate.
+type AdditionalOutputFormat struct {
+	// type: CombinedPEM or DER.
+	// +kubebuilder:validation:Enum=CombinedPEM;DER
+	// +required
+	Type string `json:"type"`
+}
+
+// Keystores configures the keystores written into the target.
+type Keystores struct {
+	// pkcs12 writes keystore.p12 (AES-256, SHA-256).
+	// +optional
+	PKCS12 *Keystore `json:"pkcs12,omitempty"`
+	// jks writes keystore.jks.
+	// +optional
+	JKS *Keystore `json:"jks,omitempty"`
+}
+
+// Keystore is one keystore and the Secret key holding its password.
+type Keystore struct {
+	// create turns the keystore on.
+	// +required
+	Create bool `json:"create"`
+	// passwordSecretRef holds the keystore password (in the CertSync's
+	// namespace).
+	// +required
+	PasswordSecretRef SecretKeySelector `json:"passwordSecretRef"`
 }
 
 // RolloutMode says which workloads certsync restarts.
@@ -362,6 +501,10 @@ type SourceStatus struct {
 	// notAfter of the source's leaf certificate, when it could be parsed.
 	// +optional
 	NotAfter *metav1.Time `json:"notAfter,omitempty"`
+	// lastChecked is when the source was last fetched (HTTPS sources,
+	// which are fetched every refreshInterval rather than on every change).
+	// +optional
+	LastChecked *metav1.Time `json:"lastChecked,omitempty"`
 }
 
 // CertSyncStatus is the observed state of a CertSync.

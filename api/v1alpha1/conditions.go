@@ -18,15 +18,16 @@ const (
 
 // Reasons used in conditions and events. Stable: alerts and runbooks match them.
 const (
-	ReasonSynced           = "Synced"
-	ReasonAllSourcesReady  = "AllSourcesReady"
-	ReasonSourcesDegraded  = "Degraded"
-	ReasonNoValidSource    = "NoValidSource"
-	ReasonTargetConflict   = "TargetConflict"
-	ReasonDowngradeRefused = "DowngradeRefused"
-	ReasonSuspended        = "Suspended"
-	ReasonTargetWriteError = "TargetWriteFailed"
-	ReasonReady            = "Ready"
+	ReasonSynced             = "Synced"
+	ReasonAllSourcesReady    = "AllSourcesReady"
+	ReasonSourcesDegraded    = "Degraded"
+	ReasonNoValidSource      = "NoValidSource"
+	ReasonTargetConflict     = "TargetConflict"
+	ReasonDowngradeRefused   = "DowngradeRefused"
+	ReasonSuspended          = "Suspended"
+	ReasonTargetWriteError   = "TargetWriteFailed"
+	ReasonOutputFormatFailed = "OutputFormatFailed"
+	ReasonReady              = "Ready"
 
 	ReasonRolledOut         = "RolledOut"
 	ReasonRollingOut        = "RollingOut"

@@ -123,8 +123,9 @@ func TestReadSecret(t *testing.T) {
 			want: sources.Material{CertPEM: certPEM, KeyPEM: keyPEM}},
 		{name: "cross-namespace with wildcard consent", reader: newReader(newSecret(inNamespace("legacy-pki"), allowing("*"), withData("ca.crt", caPEM))), src: source(fromNamespace("legacy-pki")),
 			want: sources.Material{CertPEM: certPEM, KeyPEM: keyPEM, CAPEM: caPEM}},
+		// Across namespaces, missing reads like not permitted: no existence oracle.
 		{name: "cross-namespace not found", reader: newReader(), src: source(fromNamespace("legacy-pki")),
-			reason: sources.ReasonNotFound, message: []string{"legacy-pki/drop"}},
+			reason: sources.ReasonNotPermitted, message: []string{"legacy-pki/drop", "does not exist or does not allow"}},
 		{name: "missing cert key", reader: newReader(newSecret(without("tls.crt"))), src: source(),
 			reason: sources.ReasonMissingKey, message: []string{`has no key "tls.crt"`}},
 		{name: "missing key key", reader: newReader(newSecret(without("tls.key"))), src: source(),

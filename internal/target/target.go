@@ -70,7 +70,9 @@ func CheckOwnership(current *corev1.Secret, owner string) *Decision {
 }
 
 // Decide compares the target (nil when missing) with the winning bundle.
-func Decide(current *corev1.Secret, owner, source string, want *certs.Bundle, allowDowngrade bool) Decision {
+// extra holds additional data keys (output formats) to write with the
+// certificate.
+func Decide(current *corev1.Secret, owner, source string, want *certs.Bundle, extra map[string][]byte, allowDowngrade bool) Decision {
 	if current == nil {
 		return Decision{Create, fmt.Sprintf("creating Secret with %s", certs.Describe(want.Leaf))}
 	}
@@ -82,7 +84,7 @@ func Decide(current *corev1.Secret, owner, source string, want *certs.Bundle, al
 			"refusing to replace the newer certificate in the target (%s) with an older one (%s from source %q); set validation.allowDowngrade to permit it",
 			certs.Describe(have), certs.Describe(want.Leaf), source)}
 	}
-	if UpToDate(current, source, want) {
+	if UpToDate(current, source, want, extra) {
 		return Decision{None, "target holds the chosen certificate"}
 	}
 	return Decision{Update, fmt.Sprintf("updating Secret to %s", certs.Describe(want.Leaf))}
@@ -100,8 +102,8 @@ func CurrentLeaf(secret *corev1.Secret) *x509.Certificate {
 
 // UpToDate reports whether current already holds every key and marker that
 // Apply would write, so a steady state makes no writes.
-func UpToDate(current *corev1.Secret, source string, want *certs.Bundle) bool {
-	for k, v := range managedData(want) {
+func UpToDate(current *corev1.Secret, source string, want *certs.Bundle, extra map[string][]byte) bool {
+	for k, v := range managedData(want, extra) {
 		if !bytes.Equal(current.Data[k], v) {
 			return false
 		}
@@ -113,7 +115,7 @@ func UpToDate(current *corev1.Secret, source string, want *certs.Bundle) bool {
 // Apply returns the Secret to write: current (nil to create one) with the
 // certificate keys and markers set, and every other key, label and
 // annotation kept as it was.
-func Apply(current *corev1.Secret, namespace, name, owner, source string, want *certs.Bundle, now time.Time) *corev1.Secret {
+func Apply(current *corev1.Secret, namespace, name, owner, source string, want *certs.Bundle, extra map[string][]byte, now time.Time) *corev1.Secret {
 	var s *corev1.Secret
 	if current == nil {
 		s = &corev1.Secret{
@@ -137,7 +139,7 @@ func Apply(current *corev1.Secret, namespace, name, owner, source string, want *
 	s.Annotations[v1alpha1.AnnotationSHA256] = want.SHA256()
 	s.Annotations[v1alpha1.AnnotationSource] = source
 	s.Annotations[v1alpha1.AnnotationSyncedAt] = now.UTC().Format(time.RFC3339Nano)
-	for k, v := range managedData(want) {
+	for k, v := range managedData(want, extra) {
 		s.Data[k] = v
 	}
 	return s
@@ -145,10 +147,13 @@ func Apply(current *corev1.Secret, namespace, name, owner, source string, want *
 
 // managedData is the data certsync writes. ca.crt only when the source knows
 // a CA: an absent CA must not blank one a previous certificate brought.
-func managedData(b *certs.Bundle) map[string][]byte {
+func managedData(b *certs.Bundle, extra map[string][]byte) map[string][]byte {
 	d := map[string][]byte{
 		corev1.TLSCertKey:       b.CertPEM,
 		corev1.TLSPrivateKeyKey: b.KeyPEM,
+	}
+	for k, v := range extra {
+		d[k] = v
 	}
 	if len(b.CAPEM) > 0 {
 		d[KeyCA] = b.CAPEM

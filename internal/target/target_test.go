@@ -121,7 +121,7 @@ func managedBy(o string) secretOption {
 // holding is the Secret certsync wrote for b from source (with Apply).
 func holding(b *certs.Bundle, source string) secretOption {
 	return func(s *corev1.Secret) {
-		*s = *target.Apply(s, ns, name, owner, source, b, now)
+		*s = *target.Apply(s, ns, name, owner, source, b, nil, now)
 	}
 }
 
@@ -219,7 +219,7 @@ func TestDecide(t *testing.T) {
 			if tt.current != nil {
 				before = tt.current.DeepCopy()
 			}
-			d := target.Decide(tt.current, owner, src, tt.want, tt.allowDowngrade)
+			d := target.Decide(tt.current, owner, src, tt.want, nil, tt.allowDowngrade)
 			if d.Action != tt.action || !strings.Contains(d.Message, tt.message) {
 				t.Errorf("Decide() = %+v, want %s with %q", d, tt.action, tt.message)
 			}
@@ -261,7 +261,7 @@ func TestUpToDate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := target.UpToDate(tt.current, tt.source, tt.want); got != tt.upToDate {
+			if got := target.UpToDate(tt.current, tt.source, tt.want, nil); got != tt.upToDate {
 				t.Errorf("UpToDate() = %v, want %v", got, tt.upToDate)
 			}
 		})
@@ -271,7 +271,7 @@ func TestUpToDate(t *testing.T) {
 func TestApplyCreates(t *testing.T) {
 	g := NewWithT(t)
 	b := newBundle(t)
-	s := target.Apply(nil, ns, name, owner, src, b, now)
+	s := target.Apply(nil, ns, name, owner, src, b, nil, now)
 
 	g.Expect(s.Namespace).To(Equal(ns))
 	g.Expect(s.Name).To(Equal(name))
@@ -285,15 +285,15 @@ func TestApplyCreates(t *testing.T) {
 	}))
 	g.Expect(s.Data).To(Equal(map[string][]byte{"tls.crt": b.CertPEM, "tls.key": b.KeyPEM}), "no ca.crt without a CA")
 	g.Expect(s.Data).NotTo(HaveKey(target.KeyCA))
-	g.Expect(target.UpToDate(s, src, b)).To(BeTrue())
+	g.Expect(target.UpToDate(s, src, b, nil)).To(BeTrue())
 	g.Expect(target.CheckOwnership(s, owner)).To(BeNil())
-	g.Expect(target.Decide(s, owner, src, b, false).Action).To(Equal(target.None))
+	g.Expect(target.Decide(s, owner, src, b, nil, false).Action).To(Equal(target.None))
 }
 
 func TestApplyWritesCA(t *testing.T) {
 	g := NewWithT(t)
 	b := newBundle(t, withCA())
-	s := target.Apply(nil, ns, name, owner, src, b, now)
+	s := target.Apply(nil, ns, name, owner, src, b, nil, now)
 	g.Expect(s.Data).To(HaveKeyWithValue(target.KeyCA, b.CAPEM))
 	g.Expect(s.Data[target.KeyCA]).NotTo(BeEmpty())
 }
@@ -308,7 +308,7 @@ func TestApplyPreservesForeignContentAndDoesNotMutate(t *testing.T) {
 	before := current.DeepCopy()
 
 	g := NewWithT(t)
-	s := target.Apply(current, ns, name, owner, "renewed", renewed, now)
+	s := target.Apply(current, ns, name, owner, "renewed", renewed, nil, now)
 
 	g.Expect(equality.Semantic.DeepEqual(current, before)).To(BeTrue(), "Apply mutated its input")
 	g.Expect(s).NotTo(BeIdenticalTo(current))
@@ -335,7 +335,7 @@ func TestApplyPreservesForeignContentAndDoesNotMutate(t *testing.T) {
 func TestApplyNilMaps(t *testing.T) {
 	current := newSecret(managedBy(owner))
 	current.Labels, current.Annotations, current.Data = nil, nil, nil
-	s := target.Apply(current, ns, name, owner, src, newBundle(t), now)
+	s := target.Apply(current, ns, name, owner, src, newBundle(t), nil, now)
 	g := NewWithT(t)
 	g.Expect(s.Labels).To(HaveKey(v1alpha1.LabelManagedBy))
 	g.Expect(s.Annotations).To(HaveKey(v1alpha1.AnnotationOwner))
@@ -351,9 +351,9 @@ func TestSyncedAt(t *testing.T) {
 		secret *corev1.Secret
 		want   time.Time
 	}{
-		{"round trip with nanoseconds", target.Apply(nil, ns, name, owner, src, b, now), now},
-		{"round trip from another zone", target.Apply(nil, ns, name, owner, src, b, now.In(cest)), now},
-		{"round trip, whole second", target.Apply(nil, ns, name, owner, src, b, now.Truncate(time.Second)), now.Truncate(time.Second)},
+		{"round trip with nanoseconds", target.Apply(nil, ns, name, owner, src, b, nil, now), now},
+		{"round trip from another zone", target.Apply(nil, ns, name, owner, src, b, nil, now.In(cest)), now},
+		{"round trip, whole second", target.Apply(nil, ns, name, owner, src, b, nil, now.Truncate(time.Second)), now.Truncate(time.Second)},
 		{"missing", newSecret(), time.Time{}},
 		{"garbage", newSecret(withAnnotation(v1alpha1.AnnotationSyncedAt, "yesterday")), time.Time{}},
 		{"RFC 3339 without fraction", newSecret(withAnnotation(v1alpha1.AnnotationSyncedAt, "2026-03-01T12:00:00Z")), now.Truncate(time.Second)},
@@ -374,7 +374,7 @@ func TestSyncedAt(t *testing.T) {
 func TestCurrentLeaf(t *testing.T) {
 	b := newBundle(t, withCA())
 	g := NewWithT(t)
-	leaf := target.CurrentLeaf(target.Apply(nil, ns, name, owner, src, b, now))
+	leaf := target.CurrentLeaf(target.Apply(nil, ns, name, owner, src, b, nil, now))
 	g.Expect(leaf).NotTo(BeNil())
 	g.Expect(certs.Fingerprint(leaf)).To(Equal(b.SHA256()), "the leaf, not the chain's CA")
 	g.Expect(target.CurrentLeaf(newSecret())).To(BeNil())

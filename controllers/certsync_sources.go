@@ -1,0 +1,192 @@
+package controllers
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+
+	"certsync.io/certsync/api/v1alpha1"
+	"certsync.io/certsync/internal/selection"
+	"certsync.io/certsync/internal/sources"
+)
+
+// +kubebuilder:rbac:groups=cert-manager.io,resources=certificates,verbs=get
+
+// issuingRequeue is how soon a CertSync looks again at a cert-manager
+// Certificate whose issuance is in flight.
+const issuingRequeue = 5 * time.Second
+
+// readSources reads every source once and evaluates each candidate.
+func (r *CertSyncReconciler) readSources(ctx context.Context, s *scope) error {
+	req := requirements(s.cs)
+	s.cands = make([]selection.Candidate, 0, len(s.cs.Spec.Sources))
+	s.checked = map[string]time.Time{}
+	for _, src := range s.cs.Spec.Sources {
+		var (
+			m   sources.Material
+			err error
+		)
+		switch {
+		case src.Secret != nil:
+			m, err = sources.ReadSecret(ctx, r.Client, s.cs.Namespace, src.Secret)
+		case src.Certificate != nil:
+			m, err = sources.ReadCertificate(ctx, r.Client, s.cs.Namespace, src.Certificate)
+		case src.HTTPS != nil:
+			m, err = r.readHTTPS(ctx, s, src.Name, src.HTTPS)
+		default:
+			err = &sources.Error{Reason: "Unsupported", Message: "no source kind set"}
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		s.cands = append(s.cands, selection.Evaluate(src.Name, m, err, req, s.now))
+	}
+	s.winner = selection.Pick(s.cands)
+	return nil
+}
+
+// httpsState is what certsync remembers of one HTTPS source between
+// reconciles: it is fetched every refreshInterval (with conditional
+// requests), or after a backoff when failing, not on every reconcile.
+type httpsState struct {
+	config    string // hash of the resolved configuration fetched with
+	material  sources.Material
+	err       error
+	failures  int
+	next      time.Time // when to fetch again
+	changedAt time.Time // when the current outcome was first seen
+}
+
+// readHTTPS returns the HTTPS source's last outcome while it is fresh, and
+// fetches it again when due or when its configuration changed.
+func (r *CertSyncReconciler) readHTTPS(ctx context.Context, s *scope, name string, src *v1alpha1.HTTPSSource) (sources.Material, error) {
+	cfg, err := r.httpsConfig(ctx, s.cs.Namespace, src)
+	if err != nil {
+		return sources.Material{}, err
+	}
+	key := s.key().String() + "/" + name
+	hash := configHash(cfg)
+	st := r.memory.httpsState(key)
+	if st.config != hash || !s.now.Before(st.next) {
+		m, _, err := r.HTTPS.Fetch(ctx, key, cfg)
+		if se, ok := err.(*sources.Error); ok {
+			// Retries are scheduled here, with jitter, not by the workqueue.
+			cp := *se
+			cp.Transient = false
+			err = &cp
+		}
+		if st.config != hash || errText(err) != errText(st.err) || !sameMaterial(m, st.material) {
+			st.changedAt = s.now
+		}
+		st.config, st.material, st.err = hash, m, err
+		if err != nil {
+			st.failures++
+			st.next = s.now.Add(sources.Backoff(st.failures, rand.Float64()))
+		} else {
+			st.failures = 0
+			st.next = s.now.Add(refreshInterval(src))
+		}
+		r.memory.storeHTTPS(key, st)
+	}
+	s.checked[name] = st.changedAt
+	s.nextFetch = earliest(s.nextFetch, st.next)
+	return st.material, st.err
+}
+
+// httpsConfig resolves an HTTPS source's Secrets (in the CertSync's
+// namespace) into the fetcher's configuration.
+func (r *CertSyncReconciler) httpsConfig(ctx context.Context, ns string, src *v1alpha1.HTTPSSource) (sources.HTTPSConfig, error) {
+	cfg := sources.HTTPSConfig{URL: src.URL, KeyURL: src.KeyURL, Format: src.Format}
+	if src.Timeout != nil {
+		cfg.Timeout = src.Timeout.Duration
+	}
+	if ref := src.PasswordSecretRef; ref != nil {
+		v, err := r.secretValue(ctx, ns, ref.Name, ref.Key)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.PKCS12Password = string(v)
+	}
+	if ref := src.CASecretRef; ref != nil {
+		v, err := r.secretValue(ctx, ns, ref.Name, ref.Key)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.CAPEM = v
+	}
+	if ref := src.AuthSecretRef; ref != nil {
+		var secret corev1.Secret
+		if err := r.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: ref.Name}, &secret); err != nil {
+			return cfg, secretError(ns, ref.Name, err)
+		}
+		cfg.Auth = sources.HTTPSAuth{
+			Token:    string(secret.Data["token"]),
+			Username: string(secret.Data["username"]),
+			Password: string(secret.Data["password"]),
+		}
+		if cfg.Auth.Token == "" && cfg.Auth.Username == "" {
+			return cfg, &sources.Error{Reason: sources.ReasonMissingKey, Message: fmt.Sprintf("Secret %s/%s has neither key %q nor %q", ns, ref.Name, "token", "username")}
+		}
+	}
+	return cfg, nil
+}
+
+// secretValue reads one key of a Secret in ns.
+func (r *CertSyncReconciler) secretValue(ctx context.Context, ns, name, key string) ([]byte, error) {
+	var secret corev1.Secret
+	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &secret); err != nil {
+		return nil, secretError(ns, name, err)
+	}
+	v, ok := secret.Data[key]
+	if !ok {
+		return nil, &sources.Error{Reason: sources.ReasonMissingKey, Message: fmt.Sprintf("Secret %s/%s has no key %q", ns, name, key)}
+	}
+	return v, nil
+}
+
+func secretError(ns, name string, err error) error {
+	if apierrors.IsNotFound(err) {
+		return &sources.Error{Reason: sources.ReasonNotFound, Message: fmt.Sprintf("Secret %s/%s not found", ns, name)}
+	}
+	return &sources.Error{Reason: sources.ReasonAPIError, Message: fmt.Sprintf("reading Secret %s/%s: %v", ns, name, err), Transient: true}
+}
+
+// configHash identifies a resolved configuration (credentials included, so
+// a rotated token or CA is used at once) without keeping it in clear.
+func configHash(cfg sources.HTTPSConfig) string {
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%#v", cfg)))
+	return hex.EncodeToString(sum[:])
+}
+
+func refreshInterval(src *v1alpha1.HTTPSSource) time.Duration {
+	if src.RefreshInterval != nil && src.RefreshInterval.Duration >= 10*time.Second {
+		return src.RefreshInterval.Duration
+	}
+	return 15 * time.Minute
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func sameMaterial(a, b sources.Material) bool {
+	return string(a.CertPEM) == string(b.CertPEM) && string(a.KeyPEM) == string(b.KeyPEM) && string(a.CAPEM) == string(b.CAPEM)
+}
+
+// earliest returns the earlier of two times, ignoring zero ones.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
+}

@@ -1,0 +1,146 @@
+package controllers
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+
+	"certsync.io/certsync/api/v1alpha1"
+	"certsync.io/certsync/internal/expiry"
+	"certsync.io/certsync/internal/opaque"
+)
+
+var ssT0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// ssUnitScope is a reconcile of a SecretSync whose target holds values
+// expiring at notAfter (zero: unknown), with one usable source.
+func ssUnitScope(notAfter time.Time, now time.Time) *ssScope {
+	ss := newSecretSync("ns", "idp", ssFrom("legacy", "legacy", ""))
+	c := opaque.Candidate{Source: "legacy", Valid: true, Reason: opaque.ReasonValid, Values: map[string][]byte{"CLIENT_ID": []byte("a")}, NotAfter: notAfter}
+	c.SHA256 = opaque.Hash(c.Values)
+	return &ssScope{ss: ss, now: now, cands: []opaque.Candidate{c}, winner: 0, want: c.SHA256, heldSource: "legacy", heldNotAfter: notAfter}
+}
+
+func ssReasons(evs []event) []string {
+	out := []string{}
+	for _, e := range evs {
+		out = append(out, e.Reason)
+	}
+	return out
+}
+
+// TestSecretSyncExpiryEventsOncePerWindow walks a secret through its
+// windows, reconciling several times in each: each window entered is one
+// event, staying in it none.
+func TestSecretSyncExpiryEventsOncePerWindow(t *testing.T) {
+	g := NewWithT(t)
+	notAfter := ssT0.Add(40 * 24 * time.Hour)
+	var status v1alpha1.SecretSyncStatus
+	steps := []struct {
+		at     time.Duration
+		reason string
+		events []string
+	}{
+		{0, ssReasonNotExpiring, []string{}},
+		{time.Hour, ssReasonNotExpiring, []string{}},
+		{11 * 24 * time.Hour, string(expiry.Warning), []string{v1alpha1.ReasonSecretExpiringSoon}},
+		{12 * 24 * time.Hour, string(expiry.Warning), []string{}},
+		{34 * 24 * time.Hour, string(expiry.Critical), []string{v1alpha1.ReasonSecretExpiringSoon}},
+		{35 * 24 * time.Hour, string(expiry.Critical), []string{}},
+		{41 * 24 * time.Hour, string(expiry.Expired), []string{v1alpha1.ReasonSecretExpired}},
+		{50 * 24 * time.Hour, string(expiry.Expired), []string{}},
+	}
+	for _, st := range steps {
+		s := ssUnitScope(notAfter, ssT0.Add(st.at))
+		s.ss.Status = *status.DeepCopy()
+		before := s.ss.DeepCopy()
+		setSecretSyncStatus(s)
+		g.Expect(ssCondition(s.ss, ssConditionExpiringSoon).Reason).To(Equal(st.reason), "at +%s", st.at)
+		g.Expect(ssReasons(secretSyncTransitions(before, s))).To(Equal(st.events), "at +%s", st.at)
+		status = s.ss.Status
+	}
+	ready := ssCondition(&v1alpha1.SecretSync{Status: status}, v1alpha1.ConditionReady)
+	g.Expect(string(ready.Status) + "/" + ready.Reason).To(Equal("False/" + string(expiry.Expired)))
+}
+
+func TestSecretSyncStatusIsStable(t *testing.T) {
+	g := NewWithT(t)
+	s := ssUnitScope(ssT0.Add(90*24*time.Hour+500*time.Millisecond), ssT0)
+	s.wrote = true
+	setSecretSyncStatus(s)
+	first := s.ss.Status.DeepCopy()
+	// A later reconcile of the same world: the same status, no event.
+	again := ssUnitScope(ssT0.Add(90*24*time.Hour+500*time.Millisecond), ssT0.Add(time.Minute))
+	again.ss.Status = *first.DeepCopy()
+	before := again.ss.DeepCopy()
+	setSecretSyncStatus(again)
+	g.Expect(again.ss.Status).To(Equal(*first))
+	g.Expect(secretSyncTransitions(before, again)).To(BeEmpty())
+	g.Expect(secretSyncActions(again)).To(BeEmpty())
+	g.Expect(first.Secret.NotAfter.Time).To(Equal(ssT0.Add(90*24*time.Hour)), "whole seconds, as stored")
+}
+
+func TestSecretSyncVerifiedCondition(t *testing.T) {
+	tests := []struct {
+		name    string
+		verdict opaque.TokenVerdict
+		want    metav1.ConditionStatus
+		event   []string
+	}{
+		{"issued", opaque.TokenVerdict{OK: true, Reason: v1alpha1.ReasonTokenIssued, Message: "ok"}, metav1.ConditionTrue, []string{v1alpha1.ReasonVerified}},
+		{"refused", opaque.TokenVerdict{Reason: v1alpha1.ReasonTokenRequestFailed, Message: "HTTP 401"}, metav1.ConditionFalse, []string{ssReasonVerificationFailed}},
+		{"nothing yet", opaque.TokenVerdict{Reason: v1alpha1.ReasonNothingToVerify}, metav1.ConditionUnknown, []string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			s := ssUnitScope(time.Time{}, ssT0)
+			s.verify = &ssTokenCheck{verdict: tt.verdict, at: ssT0, again: time.Hour}
+			before := s.ss.DeepCopy()
+			setSecretSyncStatus(s)
+			c := ssCondition(s.ss, v1alpha1.ConditionVerified)
+			g.Expect(c.Status).To(Equal(tt.want))
+			g.Expect(ssReasons(secretSyncTransitions(before, s))).To(Equal(tt.event))
+			ready := ssCondition(s.ss, v1alpha1.ConditionReady)
+			g.Expect(ready.Status == metav1.ConditionTrue).To(Equal(tt.verdict.OK))
+
+			// The verification removed from the spec: no stale condition.
+			s.verify = nil
+			setSecretSyncStatus(s)
+			g.Expect(ssCondition(s.ss, v1alpha1.ConditionVerified).Type).To(BeEmpty())
+		})
+	}
+}
+
+func TestSecretSyncRequeue(t *testing.T) {
+	g := NewWithT(t)
+	// Nothing pending: the safety net.
+	g.Expect(secretSyncRequeue(ssUnitScope(time.Time{}, ssT0))).To(Equal(maxRequeue))
+	// A source expiring soon changes the winner then.
+	s := ssUnitScope(time.Time{}, ssT0)
+	s.cands = append(s.cands, opaque.Candidate{Source: "other", Valid: true, NotAfter: ssT0.Add(3 * time.Hour)})
+	g.Expect(secretSyncRequeue(s)).To(Equal(3*time.Hour + time.Nanosecond))
+	// The next token request.
+	s.verify = &ssTokenCheck{at: ssT0.Add(-50 * time.Minute), again: time.Hour}
+	g.Expect(secretSyncRequeue(s)).To(Equal(10 * time.Minute))
+	// A rollout to follow.
+	s.roll.pending = []string{"Deployment/mailer: restart requested"}
+	g.Expect(secretSyncRequeue(s)).To(Equal(rollingRequeue))
+}
+
+// The shipped sample is a valid SecretSync.
+func TestSecretSyncSample(t *testing.T) {
+	g := NewWithT(t)
+	raw, err := os.ReadFile(filepath.Join("..", "config", "samples", "certsync_v1alpha1_secretsync.yaml"))
+	g.Expect(err).NotTo(HaveOccurred())
+	var ss v1alpha1.SecretSync
+	g.Expect(yaml.UnmarshalStrict(raw, &ss)).To(Succeed())
+	ss.Namespace = ssStart(t)
+	mustCreateSecretSync(t, &ss)
+	g.Expect(ss.Spec.Expiry.From.Key).To(Equal("expires_at"))
+}

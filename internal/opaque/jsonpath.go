@@ -1,0 +1,158 @@
+package opaque
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// maxPathSegments bounds a path; real ones have a handful.
+const maxPathSegments = 32
+
+// segment is one step of a path: a member name, or an array index.
+type segment struct {
+	name  string
+	index int
+	isIdx bool
+}
+
+// LookupJSON returns the value at path in the JSON document doc, the
+// subset of JSONPath (and of kubectl's jsonpath) that addresses one value:
+//
+//	client_secret            a top-level member
+//	.data.client_secret      members, dot notation ("$" and "{…}" optional)
+//	$.items[0].secret        array indexes
+//	['key.with.dots']        bracket notation for any member name
+//
+// A string yields its text, a number its literal, a boolean true or false,
+// an object or array its compact JSON; null and a missing member or index
+// yield found=false. Wildcards, slices and filters are refused: a secret is
+// one value. Errors never quote the document.
+func LookupJSON(doc []byte, path string) (value []byte, found bool, err error) {
+	segs, err := parsePath(path)
+	if err != nil {
+		return nil, false, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, false, errors.New("the document is not JSON")
+	}
+	if dec.More() {
+		return nil, false, errors.New("the document holds more than one JSON value")
+	}
+	for _, s := range segs {
+		switch node := v.(type) {
+		case map[string]any:
+			if s.isIdx {
+				return nil, false, nil
+			}
+			v, found = node[s.name]
+		case []any:
+			if !s.isIdx {
+				return nil, false, nil
+			}
+			found = s.index < len(node)
+			if found {
+				v = node[s.index]
+			}
+		default:
+			found = false
+		}
+		if !found {
+			return nil, false, nil
+		}
+	}
+	switch x := v.(type) {
+	case nil:
+		return nil, false, nil
+	case string:
+		return []byte(x), true, nil
+	case json.Number:
+		return []byte(x.String()), true, nil
+	case bool:
+		return []byte(strconv.FormatBool(x)), true, nil
+	default:
+		out, err := json.Marshal(x)
+		return out, err == nil, err
+	}
+}
+
+// parsePath splits a path into segments.
+func parsePath(path string) ([]segment, error) {
+	p := strings.TrimSpace(path)
+	if strings.HasPrefix(p, "{") && strings.HasSuffix(p, "}") {
+		p = p[1 : len(p)-1]
+	}
+	p = strings.TrimPrefix(p, "$")
+	if p != "" && p[0] != '.' && p[0] != '[' {
+		p = "." + p // a bare first member: "client_secret"
+	}
+	var segs []segment
+	for p != "" {
+		if len(segs) == maxPathSegments {
+			return nil, fmt.Errorf("path %q has more than %d steps", path, maxPathSegments)
+		}
+		var (
+			s   segment
+			err error
+		)
+		switch p[0] {
+		case '.':
+			s, p, err = parseMember(p[1:])
+		case '[':
+			s, p, err = parseBracket(p[1:])
+		default:
+			err = errors.New("expected . or [")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("path %q: %w", path, err)
+		}
+		segs = append(segs, s)
+	}
+	if len(segs) == 0 {
+		return nil, fmt.Errorf("path %q names no value", path)
+	}
+	return segs, nil
+}
+
+// parseMember reads a dot-notation member name up to the next . or [.
+func parseMember(p string) (segment, string, error) {
+	end := strings.IndexAny(p, ".[")
+	if end < 0 {
+		end = len(p)
+	}
+	name := p[:end]
+	switch {
+	case name == "":
+		return segment{}, "", errors.New("empty member name (use ['name'] for unusual names)")
+	case name == "*" || strings.ContainsAny(name, "]'\"()?@,: "):
+		return segment{}, "", fmt.Errorf("unsupported member %q: a path must address one value", name)
+	}
+	return segment{name: name}, p[end:], nil
+}
+
+// parseBracket reads what follows a [: an index or a quoted name, and ].
+func parseBracket(p string) (segment, string, error) {
+	if p != "" && (p[0] == '\'' || p[0] == '"') {
+		q := p[0]
+		end := strings.IndexByte(p[1:], q)
+		if end < 0 || !strings.HasPrefix(p[end+2:], "]") {
+			return segment{}, "", errors.New("unterminated quoted name")
+		}
+		return segment{name: p[1 : end+1]}, p[end+3:], nil
+	}
+	end := strings.IndexByte(p, ']')
+	if end < 0 {
+		return segment{}, "", errors.New("missing ]")
+	}
+	n, err := strconv.Atoi(p[:end])
+	if err != nil || n < 0 || !isDigits(p[:end]) {
+		return segment{}, "", fmt.Errorf("unsupported index %q: a path must address one value", p[:end])
+	}
+	return segment{index: n, isIdx: true}, p[end+1:], nil
+}
