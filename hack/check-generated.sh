@@ -6,8 +6,9 @@ gen=${1:?usage: check-generated.sh CONTROLLER_GEN}
 root=$(cd "$(dirname "$0")/.." && pwd)
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-# Only what the generators read and write; a copy keeps the work tree untouched.
-cp -r "$root/api" "$root/controllers" "$root/config" "$root/hack" "$root/go.mod" "$root/go.sum" "$scratch/"
+# The generators load the packages (and what they import): copy the source
+# tree; a copy keeps the work tree untouched.
+(cd "$root" && tar --exclude=./.git --exclude=./bin -cf - .) | (cd "$scratch" && tar -xf -)
 cd "$scratch"
 "$gen" object:headerFile="hack/boilerplate.go.txt" paths="./api/..."
 "$gen" rbac:roleName=certsync-manager-role crd:allowDangerousTypes=false paths="./api/...;./controllers/..." output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
