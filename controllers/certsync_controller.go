@@ -28,6 +28,7 @@ import (
 
 	"certsync.io/certsync/api/v1alpha1"
 	"certsync.io/certsync/internal/certs"
+	"certsync.io/certsync/internal/metrics"
 	"certsync.io/certsync/internal/probe"
 	"certsync.io/certsync/internal/rollout"
 	"certsync.io/certsync/internal/selection"
@@ -39,9 +40,35 @@ import (
 // ("namespace/name"), so a Secret event wakes only the CertSyncs that use it.
 const secretRefIndex = "certsync.io/secret-refs"
 
+// recordMetrics updates the CertSync's series. Counters count episodes, not
+// reconciles: a write, or a source entering a failure.
+func (r *CertSyncReconciler) recordMetrics(before *v1alpha1.CertSync, s *scope) {
+	obj := metrics.Object{Namespace: s.cs.Namespace, Name: s.cs.Name, Kind: metrics.KindCertSync}
+	r.Metrics.Observe(obj, certSyncSnapshot(s))
+	switch {
+	case s.wrote:
+		r.Metrics.SyncResult(obj, "success")
+	case s.err != nil:
+		r.Metrics.SyncResult(obj, "error")
+	}
+	old := map[string]string{}
+	for _, ss := range before.Status.Sources {
+		old[ss.Name] = ss.Reason
+	}
+	for _, ss := range s.cs.Status.Sources {
+		if !ss.Ready && old[ss.Name] != ss.Reason {
+			r.Metrics.SourceError(obj, ss.Name, ss.Reason)
+		}
+	}
+}
+
 // conflictRequeue retries a status write that lost to a newer version of
 // the CertSync; the cache catches up within milliseconds.
 const conflictRequeue = 100 * time.Millisecond
+
+// boundaryMargin is how far past a time boundary a CertSync wakes, so the
+// check sees the boundary's new side.
+const boundaryMargin = 50 * time.Millisecond
 
 // maxRequeue bounds how long a CertSync sleeps without an event; it is a
 // safety net only, watches and time boundaries drive the real work.
@@ -60,6 +87,8 @@ type CertSyncReconciler struct {
 	Prober *probe.Prober
 	// HTTPS fetches HTTPS sources, with conditional requests.
 	HTTPS *sources.HTTPSFetcher
+	// Metrics records per-object series; nil records nothing.
+	Metrics *metrics.Recorder
 
 	memory memory
 }
@@ -135,6 +164,7 @@ func (r *CertSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		// Deleted: its target stays where it is, by design.
 		if apierrors.IsNotFound(err) {
 			r.memory.forget(req.NamespacedName)
+			r.Metrics.Forget(metrics.Object{Namespace: req.Namespace, Name: req.Name, Kind: metrics.KindCertSync})
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -178,6 +208,7 @@ func (r *CertSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		}
 	}
 	r.emit(&cs, evs)
+	r.recordMetrics(orig, s)
 	if s.err != nil {
 		return ctrl.Result{}, s.err
 	}
@@ -265,7 +296,10 @@ func nextRequeue(s *scope) time.Duration {
 		}
 	}
 	if !s.nextFetch.IsZero() {
-		consider(s.nextFetch.Add(-time.Second)) // the second is added back below
+		consider(s.nextFetch.Add(-boundaryMargin)) // the margin is added back below
+	}
+	if b := nextExpiryBoundary(s); !b.IsZero() {
+		consider(b)
 	}
 	for _, c := range s.cands {
 		if c.Reason == sources.ReasonIssuing {
@@ -278,7 +312,7 @@ func nextRequeue(s *scope) time.Duration {
 		consider(c.Bundle.Leaf.NotAfter.Add(-minRemaining))
 		consider(c.Bundle.Leaf.NotAfter)
 	}
-	next += time.Second // past the boundary, so the check sees its new side
+	next += boundaryMargin // past the boundary, so the check sees its new side
 	if !s.roll.complete() && s.roll.skipped == "" {
 		next = min(next, rollingRequeue)
 	}
@@ -432,15 +466,23 @@ func (r *CertSyncReconciler) certSyncsForWorkload(ctx context.Context, obj clien
 
 // SetupWithManager registers every certsync controller with mgr.
 func SetupWithManager(mgr ctrl.Manager, opts Options) error {
+	// Series appear on the manager's metrics endpoint.
+	rec := metrics.Register(nil)
 	r := &CertSyncReconciler{
 		Client:   mgr.GetClient(),
 		Recorder: mgr.GetEventRecorder("certsync"),
 		Clock:    clock.RealClock{},
 		Prober:   &probe.Prober{Concurrency: opts.VerifyConcurrency},
 		HTTPS:    &sources.HTTPSFetcher{},
+		Metrics:  rec,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return errors.Join(errors.New("setting up the CertSync controller"), err)
+	}
+	ssr := NewSecretSyncReconciler(mgr)
+	ssr.Metrics = rec
+	if err := ssr.SetupWithManager(mgr); err != nil {
+		return errors.Join(errors.New("setting up the SecretSync controller"), err)
 	}
 	return nil
 }

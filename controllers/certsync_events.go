@@ -51,6 +51,18 @@ func transitionEvents(before, after *v1alpha1.CertSync, s *scope) []event {
 	if c, entered := turnedTrue(before, after, v1alpha1.ConditionVerified, v1alpha1.ReasonVerified); entered {
 		evs = append(evs, event{corev1.EventTypeNormal, v1alpha1.ReasonVerified, "Verify", c.Message})
 	}
+	// Once per window entered, not per reconcile.
+	for reason, ev := range map[string]string{
+		v1alpha1.ReasonWithinWarn: v1alpha1.ReasonCertificateExpiringSoon,
+		v1alpha1.ReasonWithinCrit: v1alpha1.ReasonCertificateExpiringSoon,
+		v1alpha1.ReasonExpired:    v1alpha1.ReasonCertificateExpired,
+	} {
+		if c := meta.FindStatusCondition(after.Status.Conditions, v1alpha1.ConditionExpiringSoon); c != nil && c.Reason == reason {
+			if prev := meta.FindStatusCondition(before.Status.Conditions, v1alpha1.ConditionExpiringSoon); prev == nil || prev.Reason != reason {
+				evs = append(evs, event{corev1.EventTypeWarning, ev, "Expiry", c.Message})
+			}
+		}
+	}
 	for _, reason := range []string{v1alpha1.ReasonStaleCertificate, v1alpha1.ReasonStaleAfterRestart} {
 		if staleChanged(before, after, reason) {
 			c := meta.FindStatusCondition(after.Status.Conditions, v1alpha1.ConditionVerified)

@@ -35,6 +35,7 @@ func setStatus(s *scope) {
 	setSynced(s)
 	setRolledOut(s)
 	setVerified(s)
+	setExpiringSoon(s)
 	setReady(s.cs)
 }
 

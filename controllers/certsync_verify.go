@@ -72,6 +72,7 @@ func (r *CertSyncReconciler) verify(ctx context.Context, s *scope) error {
 		}
 		start := time.Now()
 		results := p.ProbeAll(ctx, targets, serverName(s.cs))
+		r.Metrics.VerifyDuration(time.Since(start))
 		v.pods, v.at = verification.Judge(results, s.want), s.now
 		r.memory.storeVerification(key, s.want, podsKey, s.now, v.pods)
 		log.FromContext(ctx).V(1).Info("verified pods", "pods", len(ready), "endpoints", len(targets), "took", time.Since(start))

@@ -24,6 +24,7 @@ import (
 
 	"certsync.io/certsync/api/v1alpha1"
 	"certsync.io/certsync/internal/expiry"
+	"certsync.io/certsync/internal/metrics"
 	"certsync.io/certsync/internal/opaque"
 	"certsync.io/certsync/internal/rollout"
 	"certsync.io/certsync/internal/sources"
@@ -45,6 +46,9 @@ type SecretSyncReconciler struct {
 	// Clock is the operator's notion of now: expiry windows, synced-at,
 	// verification intervals.
 	Clock clock.PassiveClock
+
+	// Metrics records per-object series; nil records nothing.
+	Metrics *metrics.Recorder
 
 	tokens ssTokenMemory
 }
@@ -97,6 +101,7 @@ func (r *SecretSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if err := r.Client.Get(ctx, req.NamespacedName, &ss); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.tokens.forget(req.NamespacedName) // its target stays, by design
+			r.Metrics.Forget(metrics.Object{Namespace: req.Namespace, Name: req.Name, Kind: metrics.KindSecretSync})
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -118,6 +123,7 @@ func (r *SecretSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	r.verifySecretSync(ctx, s)
 
 	setSecretSyncStatus(s)
+	r.Metrics.Observe(metrics.Object{Namespace: ss.Namespace, Name: ss.Name, Kind: metrics.KindSecretSync}, secretSyncSnapshot(&ss))
 	r.emit(s.ss, secretSyncActions(s))
 	if !equality.Semantic.DeepEqual(orig.Status, ss.Status) {
 		// The optimistic lock keeps a reconcile of a stale cached copy from

@@ -38,6 +38,12 @@ type CertSyncSpec struct {
 	// +optional
 	Verify Verify `json:"verify,omitempty"`
 
+	// expiry sets how long before expiry certsync warns (condition
+	// ExpiringSoon, events, metrics). It watches the synced certificate,
+	// every source's certificate and what the pods serve.
+	// +optional
+	Expiry Expiry `json:"expiry,omitempty"`
+
 	// suspend stops all writes to the target, and all restarts, while true.
 	// Sources are still read and reported in status.
 	// +kubebuilder:default=false
@@ -284,6 +290,27 @@ type Keystore struct {
 	PasswordSecretRef SecretKeySelector `json:"passwordSecretRef"`
 }
 
+// Expiry sets the warning windows before a certificate expires.
+// +kubebuilder:validation:XValidation:rule="!has(self.warnBefore) || !has(self.criticalBefore) || duration(self.criticalBefore) <= duration(self.warnBefore)",message="criticalBefore must not exceed warnBefore"
+type Expiry struct {
+	// warnBefore: ExpiringSoon turns True (WithinWarningWindow) this long
+	// before the earliest expiry. Default 720h (30 days).
+	// +kubebuilder:default="720h"
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="warnBefore must be positive"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Format=duration
+	// +optional
+	WarnBefore *metav1.Duration `json:"warnBefore,omitempty"`
+	// criticalBefore: reason WithinCriticalWindow this long before. Default
+	// 168h (7 days).
+	// +kubebuilder:default="168h"
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="criticalBefore must be positive"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Format=duration
+	// +optional
+	CriticalBefore *metav1.Duration `json:"criticalBefore,omitempty"`
+}
+
 // RolloutMode says which workloads certsync restarts.
 // +kubebuilder:validation:Enum=Auto;Explicit;None
 type RolloutMode string
@@ -513,8 +540,8 @@ type CertSyncStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions: Ready (the summary), SourcesReady, Synced, RolledOut and
-	// Verified.
+	// conditions: Ready (the summary), SourcesReady, Synced, RolledOut,
+	// Verified and ExpiringSoon.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
@@ -560,6 +587,7 @@ type CertSyncStatus struct {
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Source",type=string,JSONPath=`.status.certificate.source`
 // +kubebuilder:printcolumn:name="NotAfter",type=date,JSONPath=`.status.certificate.notAfter`
+// +kubebuilder:printcolumn:name="Expiry",type=string,JSONPath=`.status.conditions[?(@.type=="ExpiringSoon")].reason`
 // +kubebuilder:printcolumn:name="Verified",type=string,JSONPath=`.status.pods.summary`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type CertSync struct {

@@ -14,6 +14,9 @@ const (
 	ConditionRolledOut = "RolledOut"
 	// ConditionVerified says whether every pod serves the synced certificate.
 	ConditionVerified = "Verified"
+	// ConditionExpiringSoon is True while the earliest of the synced, the
+	// sources' and the served certificates is within its warning window.
+	ConditionExpiringSoon = "ExpiringSoon"
 )
 
 // Reasons used in conditions and events. Stable: alerts and runbooks match them.
@@ -43,12 +46,20 @@ const (
 	ReasonWaitingForRollout = "WaitingForRollout"
 	ReasonNothingToVerify   = "NothingToVerify"
 
+	ReasonNotExpiring = "NotExpiring"
+	ReasonNoExpiry    = "NoExpiryKnown"
+	ReasonWithinWarn  = "WithinWarningWindow"
+	ReasonWithinCrit  = "WithinCriticalWindow"
+	ReasonExpired     = "Expired"
+
 	// Event-only reasons.
-	ReasonRolloutStarted    = "RolloutStarted"
-	ReasonRolloutComplete   = "RolloutComplete"
-	ReasonPodRestarted      = "PodRestarted"
-	ReasonValidationFailed  = "ValidationFailed"
-	ReasonSourceUnavailable = "SourceUnavailable"
+	ReasonCertificateExpiringSoon = "CertificateExpiringSoon"
+	ReasonCertificateExpired      = "CertificateExpired"
+	ReasonRolloutStarted          = "RolloutStarted"
+	ReasonRolloutComplete         = "RolloutComplete"
+	ReasonPodRestarted            = "PodRestarted"
+	ReasonValidationFailed        = "ValidationFailed"
+	ReasonSourceUnavailable       = "SourceUnavailable"
 )
 
 // Labels and annotations certsync reads or writes.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -57,6 +58,9 @@ type PodResult struct {
 	// Detail names the endpoint that decided the state and what it found,
 	// for events and logs (fingerprints and errors, never key material).
 	Detail string
+	// NotAfter is the earliest expiry among the certificates the pod served
+	// (zero when none could be fetched): what its clients see expire first.
+	NotAfter time.Time
 }
 
 // Judge reduces per-endpoint results to one verdict per pod: stale if any
@@ -70,9 +74,13 @@ func Judge(results []probe.Result, want string) []PodResult {
 		st := probe.Classify(r, want)
 		pr, ok := byPod[r.Target.Pod]
 		if !ok {
-			byPod[r.Target.Pod] = &PodResult{Pod: r.Target.Pod, State: st, Detail: detail(r, st)}
+			pr = &PodResult{Pod: r.Target.Pod, State: st, Detail: detail(r, st)}
+			byPod[r.Target.Pod] = pr
 		} else if rank[st] > rank[pr.State] {
 			pr.State, pr.Detail = st, detail(r, st)
+		}
+		if r.Leaf != nil && (pr.NotAfter.IsZero() || r.Leaf.NotAfter.Before(pr.NotAfter)) {
+			pr.NotAfter = r.Leaf.NotAfter
 		}
 	}
 	out := make([]PodResult, 0, len(byPod))

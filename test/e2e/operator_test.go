@@ -23,7 +23,7 @@ type operatorProcess struct {
 
 // startOperator runs the certsync binary against the local cluster until the
 // test ends (or stop is called). Its log is printed if the test fails.
-func startOperator(t testing.TB) *operatorProcess {
+func startOperator(t testing.TB, extraArgs ...string) *operatorProcess {
 	t.Helper()
 	n := operatorRuns.Add(1)
 	logPath := filepath.Join(workDir, fmt.Sprintf("certsync-%d.log", n))
@@ -31,7 +31,8 @@ func startOperator(t testing.TB) *operatorProcess {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(operator, "--metrics-bind-address=0", "--health-probe-bind-address=0", "--zap-log-level=debug", "--zap-time-encoding=rfc3339nano")
+	args := append([]string{"--metrics-bind-address=0", "--health-probe-bind-address=0", "--zap-log-level=debug", "--zap-time-encoding=rfc3339nano"}, extraArgs...)
+	cmd := exec.Command(operator, args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+local.Kubeconfig)
 	cmd.Stdout, cmd.Stderr = f, f
 	// The operator must never outlive the test binary.
