@@ -58,8 +58,8 @@ func TestSecretSyncSyncsAndRenames(t *testing.T) {
 		g.Expect(ssCondition(ss, typ).Status).To(Equal(metav1.ConditionTrue), typ)
 	}
 	// No expiry known: allowed, and said so.
-	exp := ssCondition(ss, ssConditionExpiringSoon)
-	g.Expect(string(exp.Status) + "/" + exp.Reason).To(Equal("Unknown/" + ssReasonNoExpiryKnown))
+	exp := ssCondition(ss, v1alpha1.ConditionExpiringSoon)
+	g.Expect(string(exp.Status) + "/" + exp.Reason).To(Equal("Unknown/" + v1alpha1.ReasonNoExpiry))
 	g.Expect(exp.Message).To(ContainSubstring("spec.expiry.from"))
 	g.Expect(ssCondition(ss, v1alpha1.ConditionVerified).Type).To(BeEmpty(), "Verified only when a verification is configured")
 	ssExpectEvents(t, ns, "idp", map[string]int{v1alpha1.ReasonSynced: 1})
@@ -241,10 +241,10 @@ func TestSecretSyncExpiryFrom(t *testing.T) {
 			ss := newSecretSync(ns, tt.name, ssFrom("src", tt.src.Name, ""), ssExpiry(tt.from))
 			ss.Spec.Target.SecretName = "target-" + tt.name
 			mustCreateSecretSync(t, ss)
-			ss = ssWaitCondition(t, ns, tt.name, ssConditionExpiringSoon, metav1.ConditionFalse, ssReasonNotExpiring)
+			ss = ssWaitCondition(t, ns, tt.name, v1alpha1.ConditionExpiringSoon, metav1.ConditionFalse, v1alpha1.ReasonNotExpiring)
 			g.Expect(ss.Status.Secret.NotAfter.Time).To(BeTemporally("==", notAfter))
 			g.Expect(ss.Status.Sources[0].NotAfter.Time).To(BeTemporally("==", notAfter))
-			g.Expect(ssCondition(ss, ssConditionExpiringSoon).Message).To(ContainSubstring(notAfter.Format(time.RFC3339)))
+			g.Expect(ssCondition(ss, v1alpha1.ConditionExpiringSoon).Message).To(ContainSubstring(notAfter.Format(time.RFC3339)))
 			g.Expect(ssCondition(ss, v1alpha1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
 			tgt := getSecret(g, ns, "target-"+tt.name)
 			g.Expect(tgt.Annotations).To(HaveKeyWithValue(v1alpha1.AnnotationExpiresAt, notAfter.Format(time.RFC3339)))
@@ -309,7 +309,7 @@ func TestSecretSyncExpiryWindows(t *testing.T) {
 	fixed := metav1.NewTime(notAfter)
 	mustCreate(t, ssSource(ns, "legacy", ssCreds("app", "s3cret")))
 	mustCreateSecretSync(t, newSecretSync(ns, "idp", ssFrom("legacy", "legacy", ""), ssExpiry(v1alpha1.SecretSyncExpiryFrom{NotAfter: &fixed})))
-	ss := ssWaitCondition(t, ns, "idp", ssConditionExpiringSoon, metav1.ConditionFalse, ssReasonNotExpiring)
+	ss := ssWaitCondition(t, ns, "idp", v1alpha1.ConditionExpiringSoon, metav1.ConditionFalse, v1alpha1.ReasonNotExpiring)
 	target := getSecret(g, ns, "oauth-client")
 	// The reconciler wakes itself at the next boundary, whatever happens.
 	for _, boundary := range []time.Time{notAfter.Add(-expiry.DefaultWarnBefore), notAfter.Add(-expiry.DefaultCriticalBefore), notAfter} {
@@ -334,8 +334,8 @@ func TestSecretSyncExpiryWindows(t *testing.T) {
 	for _, w := range windows {
 		ssClock.SetTime(t0.Add(w.at))
 		ssPoke(t, ns, "legacy")
-		ss = ssWaitCondition(t, ns, "idp", ssConditionExpiringSoon, metav1.ConditionTrue, w.reason)
-		g.Expect(ssCondition(ss, ssConditionExpiringSoon).Message).To(ContainSubstring(w.message))
+		ss = ssWaitCondition(t, ns, "idp", v1alpha1.ConditionExpiringSoon, metav1.ConditionTrue, w.reason)
+		g.Expect(ssCondition(ss, v1alpha1.ConditionExpiringSoon).Message).To(ContainSubstring(w.message))
 		g.Expect(ssCondition(ss, v1alpha1.ConditionReady).Status).To(Equal(w.ready))
 		// More reconciles inside the same window add no event.
 		ssPoke(t, ns, "legacy")
@@ -357,7 +357,7 @@ func TestSecretSyncExpiryWindows(t *testing.T) {
 		ss.Spec.Expiry.From.NotAfter = &renewed
 		g.Expect(k8s.Update(context.Background(), ss)).To(Succeed())
 	}, eventually, poll).Should(Succeed())
-	ssWaitCondition(t, ns, "idp", ssConditionExpiringSoon, metav1.ConditionFalse, ssReasonNotExpiring)
+	ssWaitCondition(t, ns, "idp", v1alpha1.ConditionExpiringSoon, metav1.ConditionFalse, v1alpha1.ReasonNotExpiring)
 	ss = ssWaitCondition(t, ns, "idp", v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReady)
 	g.Expect(ss.Status.Secret.NotAfter.Time).To(BeTemporally("==", renewed.Time))
 	// Only the expiry annotation changed: no value change, no restart due.
@@ -572,7 +572,7 @@ func TestSecretSyncOAuth2Verification(t *testing.T) {
 	ss = ssWaitCondition(t, ns, "idp", v1alpha1.ConditionVerified, metav1.ConditionFalse, v1alpha1.ReasonTokenRequestFailed)
 	g.Expect(ssCondition(ss, v1alpha1.ConditionVerified).Message).To(ContainSubstring("HTTP 401: invalid_client: Client authentication failed"))
 	g.Expect(ssCondition(ss, v1alpha1.ConditionReady).Reason).To(Equal(v1alpha1.ReasonTokenRequestFailed))
-	ssExpectEvents(t, ns, "idp", map[string]int{ssReasonVerificationFailed: 1})
+	ssExpectEvents(t, ns, "idp", map[string]int{v1alpha1.ReasonVerificationFailed: 1})
 
 	// An endpoint that does not answer: unreachable, after the timeout.
 	te.setBlocked(true)
@@ -582,7 +582,7 @@ func TestSecretSyncOAuth2Verification(t *testing.T) {
 	g.Expect(msg).To(ContainSubstring("no answer within 1s"))
 	g.Expect(msg).To(ContainSubstring(te.URL + "/oauth2/token"))
 	g.Expect(msg).NotTo(ContainSubstring("tenant"), "the query stays out of messages")
-	ssExpectEvents(t, ns, "idp", map[string]int{ssReasonVerificationFailed: 2})
+	ssExpectEvents(t, ns, "idp", map[string]int{v1alpha1.ReasonVerificationFailed: 2})
 	te.setBlocked(false)
 
 	// Neither the token nor a secret appears in status or events.

@@ -14,17 +14,6 @@ import (
 	"certsync.io/certsync/internal/opaque"
 )
 
-// Condition and reasons of SecretSync's expiry and verification.
-const (
-	// ssConditionExpiringSoon says whether the synced secret is within its
-	// warning or critical window, or expired.
-	ssConditionExpiringSoon = "ExpiringSoon"
-	ssReasonNotExpiring     = "NotExpiring"
-	ssReasonNoExpiryKnown   = "NoExpiryKnown"
-	// ssReasonVerificationFailed (event): the verification turned False.
-	ssReasonVerificationFailed = "VerificationFailed"
-)
-
 // setSecretSyncStatus records what the reconcile found and did. Every field
 // derives from the scope alone, so an unchanged world yields an identical
 // status and no write.
@@ -165,7 +154,7 @@ func secretSyncDeadline(s *ssScope) (notAfter time.Time, what string, known bool
 func setSecretExpiringSoon(s *ssScope, set ssSetter) {
 	notAfter, what, known := secretSyncDeadline(s)
 	if !known {
-		set(ssConditionExpiringSoon, metav1.ConditionUnknown, ssReasonNoExpiryKnown, "no expiry is known for "+what+
+		set(v1alpha1.ConditionExpiringSoon, metav1.ConditionUnknown, v1alpha1.ReasonNoExpiry, "no expiry is known for "+what+
 			": it is synced all the same, but certsync cannot warn before it expires; declare spec.expiry.from (key, annotation or notAfter)")
 		return
 	}
@@ -173,10 +162,10 @@ func setSecretExpiringSoon(s *ssScope, set ssSetter) {
 	w := expiry.Classify(notAfter, s.now, th)
 	msg := expiry.Message(expiry.Deadline{What: what, NotAfter: notAfter}, w, th)
 	if w == expiry.OK {
-		set(ssConditionExpiringSoon, metav1.ConditionFalse, ssReasonNotExpiring, msg)
+		set(v1alpha1.ConditionExpiringSoon, metav1.ConditionFalse, v1alpha1.ReasonNotExpiring, msg)
 		return
 	}
-	set(ssConditionExpiringSoon, metav1.ConditionTrue, string(w), msg)
+	set(v1alpha1.ConditionExpiringSoon, metav1.ConditionTrue, string(w), msg)
 }
 
 // setSecretReady summarises: True when the target holds the newest usable
@@ -185,7 +174,7 @@ func setSecretExpiringSoon(s *ssScope, set ssSetter) {
 func setSecretReady(s *ssScope, set ssSetter) {
 	conds := s.ss.Status.Conditions
 	// An expired secret is the news, whatever else holds.
-	if c := meta.FindStatusCondition(conds, ssConditionExpiringSoon); c.Reason == string(expiry.Expired) {
+	if c := meta.FindStatusCondition(conds, v1alpha1.ConditionExpiringSoon); c.Reason == string(expiry.Expired) {
 		set(v1alpha1.ConditionReady, metav1.ConditionFalse, c.Reason, c.Message)
 		return
 	}
@@ -250,10 +239,10 @@ func secretSyncTransitions(before *v1alpha1.SecretSync, s *ssScope) []event {
 		case metav1.ConditionTrue:
 			evs = append(evs, event{corev1.EventTypeNormal, v1alpha1.ReasonVerified, "Verify", now.Message})
 		case metav1.ConditionFalse:
-			warn(ssReasonVerificationFailed, "Verify", now.Reason+": "+now.Message)
+			warn(v1alpha1.ReasonVerificationFailed, "Verify", now.Reason+": "+now.Message)
 		}
 	}
-	if now, changed := ssConditionChanged(before, after, ssConditionExpiringSoon); changed && now.Status == metav1.ConditionTrue {
+	if now, changed := ssConditionChanged(before, after, v1alpha1.ConditionExpiringSoon); changed && now.Status == metav1.ConditionTrue {
 		reason := v1alpha1.ReasonSecretExpiringSoon
 		if now.Reason == string(expiry.Expired) {
 			reason = v1alpha1.ReasonSecretExpired

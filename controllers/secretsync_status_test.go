@@ -46,8 +46,8 @@ func TestSecretSyncExpiryEventsOncePerWindow(t *testing.T) {
 		reason string
 		events []string
 	}{
-		{0, ssReasonNotExpiring, []string{}},
-		{time.Hour, ssReasonNotExpiring, []string{}},
+		{0, v1alpha1.ReasonNotExpiring, []string{}},
+		{time.Hour, v1alpha1.ReasonNotExpiring, []string{}},
 		{11 * 24 * time.Hour, string(expiry.Warning), []string{v1alpha1.ReasonSecretExpiringSoon}},
 		{12 * 24 * time.Hour, string(expiry.Warning), []string{}},
 		{34 * 24 * time.Hour, string(expiry.Critical), []string{v1alpha1.ReasonSecretExpiringSoon}},
@@ -60,7 +60,7 @@ func TestSecretSyncExpiryEventsOncePerWindow(t *testing.T) {
 		s.ss.Status = *status.DeepCopy()
 		before := s.ss.DeepCopy()
 		setSecretSyncStatus(s)
-		g.Expect(ssCondition(s.ss, ssConditionExpiringSoon).Reason).To(Equal(st.reason), "at +%s", st.at)
+		g.Expect(ssCondition(s.ss, v1alpha1.ConditionExpiringSoon).Reason).To(Equal(st.reason), "at +%s", st.at)
 		g.Expect(ssReasons(secretSyncTransitions(before, s))).To(Equal(st.events), "at +%s", st.at)
 		status = s.ss.Status
 	}
@@ -93,7 +93,7 @@ func TestSecretSyncVerifiedCondition(t *testing.T) {
 		event   []string
 	}{
 		{"issued", opaque.TokenVerdict{OK: true, Reason: v1alpha1.ReasonTokenIssued, Message: "ok"}, metav1.ConditionTrue, []string{v1alpha1.ReasonVerified}},
-		{"refused", opaque.TokenVerdict{Reason: v1alpha1.ReasonTokenRequestFailed, Message: "HTTP 401"}, metav1.ConditionFalse, []string{ssReasonVerificationFailed}},
+		{"refused", opaque.TokenVerdict{Reason: v1alpha1.ReasonTokenRequestFailed, Message: "HTTP 401"}, metav1.ConditionFalse, []string{v1alpha1.ReasonVerificationFailed}},
 		{"nothing yet", opaque.TokenVerdict{Reason: v1alpha1.ReasonNothingToVerify}, metav1.ConditionUnknown, []string{}},
 	}
 	for _, tt := range tests {

@@ -55,6 +55,7 @@ const (
 	// Event-only reasons.
 	ReasonCertificateExpiringSoon = "CertificateExpiringSoon"
 	ReasonCertificateExpired      = "CertificateExpired"
+	ReasonVerificationFailed      = "VerificationFailed"
 	ReasonRolloutStarted          = "RolloutStarted"
 	ReasonRolloutComplete         = "RolloutComplete"
 	ReasonPodRestarted            = "PodRestarted"

@@ -95,7 +95,7 @@ func (d *demo) showStatus(ctx context.Context) error {
 	return nil
 }
 
-// showEvents prints the CertSync's events since the given time.
+// showEvents prints the events of certsync's objects since the given time.
 func (d *demo) showEvents(ctx context.Context, since time.Time) error {
 	var list eventsv1.EventList
 	if err := d.c.List(ctx, &list, client.InNamespace(mailNS)); err != nil {
@@ -104,13 +104,13 @@ func (d *demo) showEvents(ctx context.Context, since time.Time) error {
 	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].EventTime.Before(&list.Items[j].EventTime) })
 	var rows [][]string
 	for _, e := range list.Items {
-		if e.EventTime.Time.Before(since) || e.Regarding.Kind != "CertSync" {
+		if e.EventTime.Time.Before(since) || (e.Regarding.Kind != "CertSync" && e.Regarding.Kind != "SecretSync") {
 			continue
 		}
-		rows = append(rows, []string{e.EventTime.Format("15:04:05.000"), e.Type, e.Reason, e.Note})
+		rows = append(rows, []string{e.EventTime.Format("15:04:05.000"), e.Type, e.Reason, e.Regarding.Kind + "/" + e.Regarding.Name, e.Note})
 	}
-	d.say("kubectl events -n %s --for certsync/mail:", mailNS)
-	d.table([]string{"TIME", "TYPE", "REASON", "NOTE"}, rows)
+	d.say("kubectl events -n %s:", mailNS)
+	d.table([]string{"TIME", "TYPE", "REASON", "OBJECT", "NOTE"}, rows)
 	return nil
 }
 

@@ -2,7 +2,8 @@
 // cluster: a legacy PKI renews a mail certificate; certsync carries it to the
 // Secret the mail pods mount, restarts the workloads once, and proves by a
 // TLS/STARTTLS handshake with every pod that each one serves it. It then
-// shows a stale pod caught and healed, and garbage from the PKI refused.
+// shows a stale pod caught and healed, garbage from the PKI refused, and
+// warnings a month before a certificate or an OAuth2 client secret expires.
 // It exits 0 on success and removes everything it started.
 package main
 
@@ -52,6 +53,7 @@ func (d *demo) run(ctx context.Context) error {
 		d.actRenewal,
 		d.actStalePod,
 		d.actGarbage,
+		d.actExpiry,
 	} {
 		if err := act(ctx); err != nil {
 			return err

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 
@@ -36,7 +37,10 @@ func (d *demo) startOperator(ctx context.Context) error {
 	ctrl.SetLogger(zap.New(zap.WriteTo(f)))
 
 	opts := controllers.ManagerOptions(scheme)
-	opts.Metrics = metricsserver.Options{BindAddress: "127.0.0.1:0"}
+	if d.metricsAddr, err = freeLoopbackAddr(); err != nil {
+		return err
+	}
+	opts.Metrics = metricsserver.Options{BindAddress: d.metricsAddr}
 	opts.HealthProbeBindAddress = "0"
 	mgr, err := ctrl.NewManager(d.local.Config, opts)
 	if err != nil {
@@ -67,4 +71,15 @@ func (d *demo) startOperator(ctx context.Context) error {
 	}
 	d.say("operator running (log: %s)", d.operatorLog)
 	return nil
+}
+
+// freeLoopbackAddr picks a free port on 127.0.0.1 for the metrics endpoint,
+// so the demo can scrape it like Prometheus would.
+func freeLoopbackAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
 }

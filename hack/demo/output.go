@@ -27,6 +27,7 @@ type demo struct {
 	stops []func()
 	sim   *mailsim.Simulator
 
+	metricsAddr  string
 	ca           *certstest.CA
 	old, renewed *certstest.Pair
 }
