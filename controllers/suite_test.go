@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -70,6 +71,32 @@ func (w *writeCounter) get(ns string) int64 {
 	}
 	return 0
 }
+
+// apiRequests counts the HTTP requests the operator sends to the API server,
+// per namespace in the request path: what a steady state costs the cluster.
+var apiRequests = &requestCounter{writes: writeCounter{byNamespace: map[string]*atomic.Int64{}}}
+
+type requestCounter struct{ writes writeCounter }
+
+func (c *requestCounter) wrap(rt http.RoundTripper) http.RoundTripper {
+	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		if parts := strings.Split(req.URL.Path, "/"); len(parts) > 0 {
+			for i, p := range parts {
+				if p == "namespaces" && i+1 < len(parts) {
+					c.writes.add(parts[i+1])
+					break
+				}
+			}
+		}
+		return rt.RoundTrip(req)
+	})
+}
+
+func (c *requestCounter) get(ns string) int64 { return c.writes.get(ns) }
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
 
 // countingClient wraps the operator's real client and counts its writes.
 type countingClient struct{ client.Client }
@@ -174,6 +201,8 @@ func startManager(ctx context.Context, cfg *rest.Config) error {
 	opts := ManagerOptions(testScheme)
 	opts.Metrics = metricsserver.Options{BindAddress: "0"}
 	opts.HealthProbeBindAddress = "0"
+	cfg = rest.CopyConfig(cfg)
+	cfg.Wrap(apiRequests.wrap)
 	mgr, err := ctrl.NewManager(cfg, opts)
 	if err != nil {
 		return err
@@ -210,7 +239,7 @@ func newNamespace(t *testing.T) string {
 
 // reconcileCount reads controller-runtime's own counter of finished
 // reconciles of the certsync controller.
-func reconcileCount(t *testing.T) float64 {
+func reconcileCount(t testing.TB) float64 {
 	t.Helper()
 	families, err := ctrlmetrics.Registry.Gather()
 	if err != nil {

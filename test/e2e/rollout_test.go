@@ -186,7 +186,9 @@ func TestOperatorRestartMidRollout(t *testing.T) {
 	g.Consistently(func(g Gomega) {
 		g.Expect(replicaSets(g, ns, "postfix")).To(Equal(rsBefore+1), "one rollout for one certificate")
 	}, 3*time.Second, poll).Should(Succeed())
-	g.Expect(eventCount(g, ns, v1alpha1.ReasonRolloutStarted)).To(Equal(startedBefore + 1))
+	// The killed operator may not have sent its RolloutStarted event (events
+	// are sent asynchronously); its successor must not send another.
+	g.Expect(eventCount(g, ns, v1alpha1.ReasonRolloutStarted)).To(BeNumerically("<=", startedBefore+1))
 	g.Expect(eventCount(g, ns, v1alpha1.ReasonPodRestarted)).To(BeZero())
 }
 
