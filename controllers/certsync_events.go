@@ -44,6 +44,11 @@ func transitionEvents(before, after *v1alpha1.CertSync, s *scope) []event {
 			evs = append(evs, event{corev1.EventTypeWarning, reason, "Sync", c.Message})
 		}
 	}
+	if c := meta.FindStatusCondition(after.Status.Conditions, v1alpha1.ConditionRolledOut); c != nil && c.Reason == v1alpha1.ReasonRolloutStalled {
+		if prev := meta.FindStatusCondition(before.Status.Conditions, v1alpha1.ConditionRolledOut); prev == nil || prev.Reason != v1alpha1.ReasonRolloutStalled {
+			evs = append(evs, event{corev1.EventTypeWarning, v1alpha1.ReasonRolloutStalled, "Restart", c.Message})
+		}
+	}
 	evs = append(evs, restartEvents(s)...)
 	if c, entered := turnedTrue(before, after, v1alpha1.ConditionRolledOut, v1alpha1.ReasonRolledOut); entered && rolledBefore(before) {
 		evs = append(evs, event{corev1.EventTypeNormal, v1alpha1.ReasonRolloutComplete, "Restart", c.Message})

@@ -586,7 +586,7 @@ type CertSyncStatus struct {
 // +kubebuilder:resource:shortName=csync,categories=certsync
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Source",type=string,JSONPath=`.status.certificate.source`
-// +kubebuilder:printcolumn:name="NotAfter",type=date,JSONPath=`.status.certificate.notAfter`
+// +kubebuilder:printcolumn:name="NotAfter",type=string,JSONPath=`.status.certificate.notAfter`
 // +kubebuilder:printcolumn:name="Expiry",type=string,JSONPath=`.status.conditions[?(@.type=="ExpiringSoon")].reason`
 // +kubebuilder:printcolumn:name="Verified",type=string,JSONPath=`.status.pods.summary`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

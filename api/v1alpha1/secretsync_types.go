@@ -335,7 +335,7 @@ type SecretSyncStatus struct {
 // +kubebuilder:resource:shortName=ssync,categories=certsync
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Source",type=string,JSONPath=`.status.secret.source`
-// +kubebuilder:printcolumn:name="Expires",type=date,JSONPath=`.status.secret.notAfter`
+// +kubebuilder:printcolumn:name="Expires",type=string,JSONPath=`.status.secret.notAfter`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type SecretSync struct {
 	metav1.TypeMeta   `json:",inline"`
