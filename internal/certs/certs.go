@@ -120,7 +120,7 @@ func Describe(cert *x509.Certificate) string {
 	if cn == "" {
 		cn = "(none)"
 	}
-	s := fmt.Sprintf("CN=%s, serial %s, notAfter %s", oneLine(cn), SerialHex(cert), formatTime(cert.NotAfter))
+	s := fmt.Sprintf("CN=%s, serial %s, notAfter %s", OneLine(cn), SerialHex(cert), formatTime(cert.NotAfter))
 	if len(cert.DNSNames) > 0 {
 		s += ", DNS " + listNames(cert.DNSNames, describeDNSLimit)
 	}
@@ -135,7 +135,7 @@ func listNames(names []string, limit int) string {
 	}
 	clean := make([]string, len(shown))
 	for i, n := range shown {
-		clean[i] = oneLine(n)
+		clean[i] = OneLine(n)
 	}
 	s := strings.Join(clean, ", ")
 	if extra := len(names) - len(shown); extra > 0 {
@@ -173,10 +173,10 @@ func humanDuration(d time.Duration) string {
 	}
 }
 
-// oneLine makes untrusted text (certificate fields, library error strings)
+// OneLine makes untrusted text (certificate fields, library error strings)
 // safe for a single-line condition message: control characters and invalid
 // UTF-8 are escaped and the length is capped.
-func oneLine(s string) string {
+func OneLine(s string) string {
 	const maxLen = 200
 	var b strings.Builder
 	for _, r := range s {

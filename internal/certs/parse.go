@@ -151,7 +151,7 @@ func parseCertificates(data []byte, what string) ([]*x509.Certificate, *Error) {
 		}
 		c, err := x509.ParseCertificate(b.Bytes)
 		if err != nil {
-			return nil, newError(ReasonParseError, "%s: certificate %d does not parse: %s", what, len(certs)+1, oneLine(err.Error()))
+			return nil, newError(ReasonParseError, "%s: certificate %d does not parse: %s", what, len(certs)+1, OneLine(err.Error()))
 		}
 		certs = append(certs, c)
 	}
@@ -418,7 +418,7 @@ func keyParseError(der []byte, format keyFormat, err error) *Error {
 	if err == nil {
 		return newError(ReasonKeyParseError, "%s: the %s key has trailing data after its structure", whatKey, format.name)
 	}
-	detail := oneLine(err.Error())
+	detail := OneLine(err.Error())
 	if strings.Contains(detail, "unknown algorithm") || strings.Contains(detail, "unknown elliptic curve") || strings.Contains(detail, "unsupported elliptic curve") {
 		return newError(ReasonUnsupportedKey, "%s: unsupported key algorithm (%s); use RSA, ECDSA (P-256, P-384, P-521) or Ed25519", whatKey, detail)
 	}
@@ -466,12 +466,12 @@ func checkChainOrder(certs []*x509.Certificate) *Error {
 		} else if j := signerIndex(certs, i); j >= 0 {
 			hint = fmt.Sprintf("certificate %d signed it: order the chain leaf first, then each issuer", j+1)
 		} else if !bytes.Equal(child.RawIssuer, parent.RawSubject) {
-			hint = fmt.Sprintf("its issuer (%s) is missing: insert it after certificate %d", oneLine(child.Issuer.String()), i+1)
+			hint = fmt.Sprintf("its issuer (%s) is missing: insert it after certificate %d", OneLine(child.Issuer.String()), i+1)
 		} else {
 			hint = "the chain must be ordered leaf first, then each issuer"
 		}
 		return newError(ReasonChainInvalid, "certificate %d (%s) is not signed by the next certificate, %d (%s): %s; %s",
-			i+1, subjectName(child), i+2, subjectName(parent), oneLine(err.Error()), hint)
+			i+1, subjectName(child), i+2, subjectName(parent), OneLine(err.Error()), hint)
 	}
 	return nil
 }
@@ -489,10 +489,10 @@ func signerIndex(certs []*x509.Certificate, i int) int {
 
 func subjectName(c *x509.Certificate) string {
 	if c.Subject.CommonName != "" {
-		return "CN=" + oneLine(c.Subject.CommonName)
+		return "CN=" + OneLine(c.Subject.CommonName)
 	}
 	if s := c.Subject.String(); s != "" {
-		return oneLine(s)
+		return OneLine(s)
 	}
 	return "empty subject"
 }

@@ -64,7 +64,7 @@ func decodePKCS12(data []byte, password string) (certPEM, keyPEM, caPEM []byte, 
 	}
 	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
-		return nil, nil, nil, newError(ReasonPKCS12Invalid, "%s: the private key cannot be re-encoded as PKCS#8: %s", whatPKCS12, oneLine(err.Error()))
+		return nil, nil, nil, newError(ReasonPKCS12Invalid, "%s: the private key cannot be re-encoded as PKCS#8: %s", whatPKCS12, OneLine(err.Error()))
 	}
 	chain, roots := orderPKCS12Certificates(key, append([]*x509.Certificate{leaf}, others...))
 	certPEM = encodeCertificates(chain)
@@ -145,13 +145,13 @@ func classifyPKCS12Error(err error, password string) *Error {
 		// decoder (and so go-pkcs12) reads DER only.
 		return newError(ReasonPKCS12Invalid, "%s uses BER indefinite-length encoding, which is not supported; re-export it as DER, e.g. openssl pkcs12 -in in.p12 -nodes | openssl pkcs12 -export -out out.p12", whatPKCS12)
 	case errors.As(err, &notImpl):
-		return newError(ReasonPKCS12Invalid, "%s uses an unsupported feature: %s", whatPKCS12, oneLine(strings.TrimPrefix(msg, "pkcs12: ")))
+		return newError(ReasonPKCS12Invalid, "%s uses an unsupported feature: %s", whatPKCS12, OneLine(strings.TrimPrefix(msg, "pkcs12: ")))
 	case strings.Contains(msg, "private key missing"):
 		return newError(ReasonPKCS12Invalid, "%s contains no private key (a certificate-only export?); export it with the private key", whatPKCS12)
 	case strings.Contains(msg, "certificate missing"):
 		return newError(ReasonPKCS12Invalid, "%s contains no certificate", whatPKCS12)
 	default:
-		return newError(ReasonPKCS12Invalid, "%s is damaged or not a PKCS#12 file: %s", whatPKCS12, oneLine(strings.TrimPrefix(msg, "pkcs12: ")))
+		return newError(ReasonPKCS12Invalid, "%s is damaged or not a PKCS#12 file: %s", whatPKCS12, OneLine(strings.TrimPrefix(msg, "pkcs12: ")))
 	}
 }
 

@@ -100,7 +100,7 @@ func DNSNamesCovered(b *Bundle, req Requirements, _ time.Time) (string, string, 
 		} else if b.Leaf.Subject.CommonName != "" {
 			sans = "none; the subject CN is ignored by TLS clients"
 		}
-		return ReasonDNSNameMismatch, "certificate does not cover DNS name \"" + oneLine(name) + "\" (SANs: " + sans + ")", true
+		return ReasonDNSNameMismatch, "certificate does not cover DNS name \"" + OneLine(name) + "\" (SANs: " + sans + ")", true
 	}
 	return "", "", false
 }

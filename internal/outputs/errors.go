@@ -2,7 +2,6 @@ package outputs
 
 import (
 	"fmt"
-	"strings"
 	"unicode/utf8"
 )
 
@@ -27,28 +26,6 @@ func newError(reason, format string, args ...any) *Error {
 	return &Error{Reason: reason, Message: fmt.Sprintf(format, args...)}
 }
 
-// oneLine makes untrusted text (a format name from the spec, a library's
-// error) safe for a single-line condition: control characters are escaped
-// and the length is capped.
-func oneLine(s string) string {
-	const maxLen = 200
-	var b strings.Builder
-	for _, r := range s {
-		if b.Len() >= maxLen {
-			b.WriteString("...")
-			break
-		}
-		switch {
-		case r == utf8.RuneError: // also what invalid UTF-8 decodes to
-			b.WriteString(`\ufffd`)
-		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
-			fmt.Fprintf(&b, `\x%02x`, r)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
-}
 
 // printableASCII reports whether Java can open a PKCS#12 keystore
 // protected with the password. Java derives PBES2 keys through PBEKey, which

@@ -120,7 +120,7 @@ func Data(b *certs.Bundle, opts Options, existing map[string][]byte) (map[string
 func checkOptions(opts Options) *Error {
 	for _, f := range opts.Formats {
 		if _, ok := keysOf[f]; !ok {
-			return newError(ReasonUnknownFormat, "unknown output format %q; use one of CombinedPEM, DER, PKCS12, JKS", oneLine(string(f)))
+			return newError(ReasonUnknownFormat, "unknown output format %q; use one of CombinedPEM, DER, PKCS12, JKS", certs.OneLine(string(f)))
 		}
 	}
 	for _, f := range []Format{PKCS12, JKS} {
@@ -160,5 +160,5 @@ func pkcs8(b *certs.Bundle, f Format) ([]byte, error) {
 // encodeError wraps a library failure. Library messages describe structure
 // (types, lengths), never key bytes, and are made single-line.
 func encodeError(f Format, what string, err error) *Error {
-	return newError(ReasonEncodeFailed, "encoding the %s %s failed: %s", f, what, oneLine(err.Error()))
+	return newError(ReasonEncodeFailed, "encoding the %s %s failed: %s", f, what, certs.OneLine(err.Error()))
 }
