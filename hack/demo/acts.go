@@ -100,13 +100,13 @@ func (d *demo) actRenewal(ctx context.Context) error {
 	}
 	d.say("+%s  Secret mail/%s holds the renewal", since(t0), targetTLS)
 	if err := d.poll(ctx, "the rollout to start", func(cs *v1alpha1.CertSync) bool {
-		return conditionIs(cs, v1alpha1.ConditionRolledOut, "False", v1alpha1.ReasonRollingOut) || conditionIs(cs, v1alpha1.ConditionRolledOut, "True", "")
+		return restartedFor(cs, want) == 2
 	}); err != nil {
 		return err
 	}
 	d.say("+%s  certsync restarts Deployment/postfix and StatefulSet/dovecot (pod-template annotation %s)", since(t0), v1alpha1.AnnotationRestartedFor)
 	if err := d.poll(ctx, "the rollout to complete", func(cs *v1alpha1.CertSync) bool {
-		return conditionIs(cs, v1alpha1.ConditionRolledOut, "True", v1alpha1.ReasonRolledOut)
+		return restartedFor(cs, want) == 2 && conditionIs(cs, v1alpha1.ConditionRolledOut, "True", v1alpha1.ReasonRolledOut)
 	}); err != nil {
 		return err
 	}
@@ -205,6 +205,17 @@ func (d *demo) waitVerified(ctx context.Context, want string) error {
 			cs.Status.Pods != nil && cs.Status.Pods.Total == 5 && cs.Status.Pods.Verified == 5 &&
 			conditionIs(cs, v1alpha1.ConditionReady, "True", "")
 	})
+}
+
+// restartedFor counts the workloads certsync restarted for the certificate.
+func restartedFor(cs *v1alpha1.CertSync, sha256 string) int {
+	n := 0
+	for _, r := range cs.Status.Restarts {
+		if r.SHA256 == sha256 && r.Kind != "Pod" {
+			n++
+		}
+	}
+	return n
 }
 
 func since(t time.Time) string { return fmt.Sprintf("%5.2fs", time.Since(t).Seconds()) }
