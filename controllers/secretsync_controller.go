@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -49,8 +50,13 @@ type SecretSyncReconciler struct {
 
 	// Metrics records per-object series; nil records nothing.
 	Metrics *metrics.Recorder
+	// HTTPS fetches HTTPS sources, with conditional requests; nil: one of
+	// the reconciler's own.
+	HTTPS *sources.HTTPSFetcher
 
-	tokens ssTokenMemory
+	tokens      ssTokenMemory
+	httpsStates ssHTTPSMemory
+	httpsOnce   sync.Once
 }
 
 // NewSecretSyncReconciler returns a SecretSync reconciler using the
@@ -60,6 +66,7 @@ func NewSecretSyncReconciler(mgr ctrl.Manager) *SecretSyncReconciler {
 		Client:   mgr.GetClient(),
 		Recorder: mgr.GetEventRecorder("certsync"),
 		Clock:    clock.RealClock{},
+		HTTPS:    &sources.HTTPSFetcher{},
 	}
 }
 
@@ -88,6 +95,9 @@ type ssScope struct {
 	usingPods []*corev1.Pod
 	roll      rolloutState
 	verify    *ssTokenCheck // nil when no verification is configured
+
+	// nextFetch is when the next HTTPS source is due.
+	nextFetch time.Time
 }
 
 // +kubebuilder:rbac:groups=certsync.io,resources=secretsyncs,verbs=get;list;watch
@@ -101,6 +111,7 @@ func (r *SecretSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if err := r.Client.Get(ctx, req.NamespacedName, &ss); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.tokens.forget(req.NamespacedName) // its target stays, by design
+			r.forgetHTTPS(req.NamespacedName, nil)
 			r.Metrics.Forget(metrics.Object{Namespace: req.Namespace, Name: req.Name, Kind: metrics.KindSecretSync})
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -159,14 +170,19 @@ func (r *SecretSyncReconciler) emit(ss *v1alpha1.SecretSync, evs []event) {
 func (r *SecretSyncReconciler) readSecretSyncSources(ctx context.Context, s *ssScope) error {
 	spec := &s.ss.Spec
 	s.cands = make([]opaque.Candidate, 0, len(spec.Sources))
+	httpsSources := map[string]bool{}
 	for _, src := range spec.Sources {
 		var (
 			m   opaque.Material
 			err error
 		)
-		if src.Secret != nil {
+		switch {
+		case src.Secret != nil:
 			m, err = r.readOpaqueSecret(ctx, s.ss.Namespace, src.Secret)
-		} else {
+		case src.HTTPS != nil:
+			httpsSources[src.Name] = true
+			m, err = r.readSecretSyncHTTPS(ctx, s, src.Name, src.HTTPS)
+		default:
 			err = &sources.Error{Reason: "Unsupported", Message: "no source kind set"}
 		}
 		if ctx.Err() != nil {
@@ -174,6 +190,9 @@ func (r *SecretSyncReconciler) readSecretSyncSources(ctx context.Context, s *ssS
 		}
 		s.cands = append(s.cands, opaque.Evaluate(src.Name, m, err, spec.Keys, spec.Expiry.From, s.now))
 	}
+	// Sources removed from the spec (or changed to another kind) are not
+	// fetched again: forget their bodies.
+	r.forgetHTTPS(client.ObjectKeyFromObject(s.ss), httpsSources)
 	s.winner = opaque.Pick(s.cands)
 	return nil
 }
@@ -297,6 +316,9 @@ func secretSyncRequeue(s *ssScope) time.Duration {
 	if s.verify != nil && !s.verify.at.IsZero() {
 		consider(s.verify.at.Add(s.verify.again))
 	}
+	if !s.nextFetch.IsZero() {
+		consider(s.nextFetch.Add(boundaryMargin)) // past it, so the fetch is due
+	}
 	return next
 }
 
@@ -329,6 +351,15 @@ func secretSyncRefs(obj client.Object) []string {
 	for _, src := range ss.Spec.Sources {
 		if src.Secret != nil {
 			refs = append(refs, cmp.Or(src.Secret.Namespace, ss.Namespace)+"/"+src.Secret.Name)
+		}
+		if h := src.HTTPS; h != nil {
+			// A rotated token or CA is used at once.
+			if h.AuthSecretRef != nil {
+				refs = append(refs, ss.Namespace+"/"+h.AuthSecretRef.Name)
+			}
+			if h.CASecretRef != nil {
+				refs = append(refs, ss.Namespace+"/"+h.CASecretRef.Name)
+			}
 		}
 	}
 	if o := ss.Spec.Verify.OAuth2ClientCredentials; o != nil && o.CASecretRef != nil {

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -8,6 +9,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	"certsync.io/certsync/api/v1alpha1"
@@ -143,4 +145,18 @@ func TestSecretSyncSample(t *testing.T) {
 	ss.Namespace = ssStart(t)
 	mustCreateSecretSync(t, &ss)
 	g.Expect(ss.Spec.Expiry.From.Key).To(Equal("expires_at"))
+
+	// Every SecretSync sample is accepted by the schema and CEL rules.
+	files, err := filepath.Glob(filepath.Join("..", "config", "samples", "certsync_v1alpha1_secretsync*.yaml"))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(len(files)).To(BeNumerically(">=", 2), "a sample per source kind")
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(string(raw)).To(HavePrefix("#"), "%s: a sample starts with a comment saying what it shows", f)
+		var s v1alpha1.SecretSync
+		g.Expect(yaml.UnmarshalStrict(raw, &s)).To(Succeed(), f)
+		s.Namespace, s.Name, s.GenerateName = ss.Namespace, "", "sample-" // the first one exists already
+		g.Expect(k8s.Create(context.Background(), &s, client.DryRunAll)).To(Succeed(), f)
+	}
 }

@@ -7,6 +7,8 @@ import (
 // SecretSyncSpec declares where an opaque secret (an OAuth2 client secret,
 // an API token, a password) comes from, which of its keys are copied under
 // which names, when it expires, and which Secret receives it.
+// +kubebuilder:validation:XValidation:rule="self.sources.all(s, !has(s.https) || !has(s.https.format) || s.https.format != 'Raw' || (size(self.keys) == 1 && self.keys[0].from == 'body'))",message="an https source of format Raw yields one value, its whole body: keys must be exactly one entry with from: body (name the target key with to)"
+// +kubebuilder:validation:XValidation:rule="!has(self.expiry) || !has(self.expiry.from) || !has(self.expiry.from.key) || !self.sources.exists(s, has(s.https) && has(s.https.format) && s.https.format == 'Raw')",message="expiry.from.key cannot be read from an https source of format Raw (its body is the value); use expiry.from.notAfter"
 type SecretSyncSpec struct {
 	// sources lists where the secret comes from. All sources are read on
 	// every reconcile; a source qualifies when it holds every keys[].from
@@ -58,7 +60,7 @@ type SecretSyncSpec struct {
 
 // SecretSyncSource is one place the secret can come from. Exactly one kind
 // of source must be set.
-// +kubebuilder:validation:XValidation:rule="(has(self.secret) ? 1 : 0) == 1",message="exactly one source kind (secret) must be set"
+// +kubebuilder:validation:XValidation:rule="(has(self.secret) ? 1 : 0) + (has(self.https) ? 1 : 0) == 1",message="exactly one source kind (secret or https) must be set"
 type SecretSyncSource struct {
 	// name identifies the source in status and events. A DNS label, unique
 	// within the SecretSync.
@@ -74,6 +76,79 @@ type SecretSyncSource struct {
 	// certsync.io/allowed-namespaces.
 	// +optional
 	Secret *SecretSyncSecretRef `json:"secret,omitempty"`
+
+	// https fetches the values from an HTTPS endpoint (a vault, an
+	// identity provider's API), as JSON or as the raw body. It is fetched
+	// every refreshInterval with conditional requests, not on every
+	// reconcile.
+	// +optional
+	HTTPS *SecretSyncHTTPSSource `json:"https,omitempty"`
+}
+
+// SecretSyncHTTPSSource fetches an opaque secret from an HTTPS endpoint.
+// Bodies are capped at 1 MiB, requests are conditional (ETag,
+// If-Modified-Since), a redirect to another host (a login page, a
+// decommissioned endpoint) is reported as an outage, never followed, and a
+// web page served instead of the secret is refused (HTMLResponse). Values
+// never appear in status, events or logs: only key names and hashes do.
+type SecretSyncHTTPSSource struct {
+	// url of the endpoint; https only: the body is a secret. Credentials
+	// belong in authSecretRef, not in the URL.
+	// +kubebuilder:validation:Pattern=`^https://[^/?#@\s]+(/[^#\s]*)?$`
+	// +kubebuilder:validation:MaxLength=2048
+	// +required
+	URL string `json:"url"`
+
+	// format of the body. JSON: one JSON document; each keys[].from (and
+	// expiry.from.key) is a path into it, e.g. ".data.client_secret" or
+	// "$.items[0].value" (members, [index] and ['quoted name'] steps; a
+	// path must address one string, number or boolean). Raw: the whole
+	// body is the value: keys must be exactly [{from: body, to: ...}], and
+	// a body starting with '<' is refused as a web page.
+	// +kubebuilder:validation:Enum=JSON;Raw
+	// +kubebuilder:default=JSON
+	// +optional
+	Format string `json:"format,omitempty"`
+
+	// authSecretRef names a Secret, in the SecretSync's namespace, with the
+	// endpoint's credentials: key `token` (sent as a Bearer token) or keys
+	// `username` and `password` (HTTP basic). They are sent only to the
+	// URL's origin.
+	// +optional
+	AuthSecretRef *SecretSyncLocalSecretRef `json:"authSecretRef,omitempty"`
+
+	// caSecretRef names a PEM CA bundle in a Secret of the SecretSync's
+	// namespace that is the only trust for the endpoint's certificate.
+	// Default: the system roots.
+	// +optional
+	CASecretRef *OAuth2CASecretRef `json:"caSecretRef,omitempty"`
+
+	// refreshInterval between fetches while the source works; failures are
+	// retried sooner, with capped exponential backoff and jitter.
+	// +kubebuilder:default="15m"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10s')",message="refreshInterval must be at least 10s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Format=duration
+	// +optional
+	RefreshInterval *metav1.Duration `json:"refreshInterval,omitempty"`
+
+	// timeout of one fetch, connection, redirects and body included.
+	// +kubebuilder:default="10s"
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s') && duration(self) <= duration('5m')",message="timeout must be positive and at most 5m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Format=duration
+	// +optional
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+}
+
+// SecretSyncLocalSecretRef names a Secret in the SecretSync's namespace.
+type SecretSyncLocalSecretRef struct {
+	// name of the Secret.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	// +required
+	Name string `json:"name"`
 }
 
 // SecretSyncSecretRef names a source Secret.
@@ -97,8 +172,10 @@ type SecretSyncSecretRef struct {
 
 // SecretSyncKey copies one key of the source into the target.
 type SecretSyncKey struct {
-	// from is the key in the source Secret's data. A source that lacks it,
-	// or holds an empty value, is not used.
+	// from is the key in the source Secret's data, or, for an https source
+	// of format JSON, a path into the JSON body (".data.client_secret"); for
+	// format Raw it must be "body". A source that lacks it, or holds an
+	// empty value, is not used.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	// +required
@@ -145,7 +222,8 @@ type SecretSyncExpiry struct {
 // +kubebuilder:validation:XValidation:rule="(has(self.key) ? 1 : 0) + (has(self.annotation) ? 1 : 0) + (has(self.notAfter) ? 1 : 0) <= 1",message="at most one of key, annotation and notAfter may be set"
 type SecretSyncExpiryFrom struct {
 	// key is a data key of each source holding its expiry, as RFC 3339
-	// ("2027-01-01T00:00:00Z") or Unix seconds ("1798761600"). A source
+	// ("2027-01-01T00:00:00Z") or Unix seconds ("1798761600"); for an https
+	// source of format JSON, a path into the body (".expires_at"). A source
 	// without the key has an unknown expiry; one whose value is neither
 	// format is not used (InvalidExpiry).
 	// +kubebuilder:validation:MinLength=1
@@ -154,7 +232,8 @@ type SecretSyncExpiryFrom struct {
 	Key string `json:"key,omitempty"`
 
 	// annotation is an annotation of each source Secret holding its expiry,
-	// in the same formats as key.
+	// in the same formats as key. An https source has no annotations: its
+	// expiry is then unknown.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=317
 	// +optional
@@ -288,7 +367,9 @@ type SecretSyncSourceStatus struct {
 	Ready bool `json:"ready"`
 	// reason is a CamelCase word for the source's state: Valid, NotFound,
 	// NotPermitted, Forbidden, MissingKey, Empty, InvalidExpiry, Expired,
-	// APIError.
+	// APIError; for https sources also HTTPStatus, Timeout, Unreachable,
+	// TLSError, Redirected, InsecureURL, TooLarge, HTMLResponse, NotJSON,
+	// UnsupportedValue, InvalidPath, InvalidConfig.
 	// +optional
 	Reason string `json:"reason,omitempty"`
 	// message says what is wrong in words a human can act on.

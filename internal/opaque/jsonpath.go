@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
+
+	"certsync.io/certsync/internal/sources"
 )
 
 // maxPathSegments bounds a path; real ones have a handful.
@@ -19,6 +22,18 @@ type segment struct {
 	isIdx bool
 }
 
+// Reasons of a JSON lookup, besides MissingKey. Stable CamelCase.
+const (
+	// ReasonUnsupportedValue: the path addresses an object or an array,
+	// where one value (string, number, boolean) is expected.
+	ReasonUnsupportedValue = "UnsupportedValue"
+	// ReasonInvalidPath: keys[].from or expiry.from.key is no path this
+	// subset of JSONPath supports.
+	ReasonInvalidPath = "InvalidPath"
+	// ReasonNotJSON: the document is not one JSON value.
+	ReasonNotJSON = sources.ReasonNotJSON
+)
+
 // LookupJSON returns the value at path in the JSON document doc, the
 // subset of JSONPath (and of kubectl's jsonpath) that addresses one value:
 //
@@ -27,24 +42,50 @@ type segment struct {
 //	$.items[0].secret        array indexes
 //	['key.with.dots']        bracket notation for any member name
 //
-// A string yields its text, a number its literal, a boolean true or false,
-// an object or array its compact JSON; null and a missing member or index
-// yield found=false. Wildcards, slices and filters are refused: a secret is
-// one value. Errors never quote the document.
+// A string yields its text; a number its canonical text (an integer as
+// written, any other number as JavaScript and RFC 8785 print it: 1.5e9 is
+// "1500000000", 1.50 is "1.5"); a boolean true or false. null, and a
+// missing member or index, yield found=false. An object or an array is
+// refused (UnsupportedValue): a secret is one value, and copying a
+// structure would copy values nobody named. Wildcards, slices and filters
+// are refused (InvalidPath) for the same reason. Errors are
+// *sources.Error and never quote the document.
 func LookupJSON(doc []byte, path string) (value []byte, found bool, err error) {
-	segs, err := parsePath(path)
-	if err != nil {
-		return nil, false, err
+	segs, perr := parsePath(path)
+	if perr != nil {
+		return nil, false, &sources.Error{Reason: ReasonInvalidPath, Message: perr.Error()}
 	}
+	v, derr := parseJSON(doc)
+	if derr != nil {
+		return nil, false, derr
+	}
+	return lookupSegments(v, path, segs)
+}
+
+// parseJSON decodes one JSON document, numbers kept as written.
+func parseJSON(doc []byte) (any, *sources.Error) {
 	dec := json.NewDecoder(bytes.NewReader(doc))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
-		return nil, false, errors.New("the document is not JSON")
+		return nil, &sources.Error{Reason: ReasonNotJSON, Message: "the document is not JSON"}
 	}
-	if dec.More() {
-		return nil, false, errors.New("the document holds more than one JSON value")
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, &sources.Error{Reason: ReasonNotJSON, Message: "the document holds more than one JSON value"}
 	}
+	return v, nil
+}
+
+// lookupPath looks path up in the decoded document v.
+func lookupPath(v any, path string) ([]byte, bool, error) {
+	segs, err := parsePath(path)
+	if err != nil {
+		return nil, false, &sources.Error{Reason: ReasonInvalidPath, Message: err.Error()}
+	}
+	return lookupSegments(v, path, segs)
+}
+
+func lookupSegments(v any, path string, segs []segment) (value []byte, found bool, err error) {
 	for _, s := range segs {
 		switch node := v.(type) {
 		case map[string]any:
@@ -73,13 +114,40 @@ func LookupJSON(doc []byte, path string) (value []byte, found bool, err error) {
 	case string:
 		return []byte(x), true, nil
 	case json.Number:
-		return []byte(x.String()), true, nil
+		n, ok := canonicalNumber(x)
+		if !ok {
+			return nil, false, &sources.Error{Reason: ReasonUnsupportedValue, Message: fmt.Sprintf("path %q holds a number out of range", path)}
+		}
+		return []byte(n), true, nil
 	case bool:
 		return []byte(strconv.FormatBool(x)), true, nil
+	case map[string]any:
+		return nil, false, &sources.Error{Reason: ReasonUnsupportedValue, Message: fmt.Sprintf(
+			"path %q holds a JSON object, not a single value (string, number or boolean); extend the path to the member that holds the secret", path)}
 	default:
-		out, err := json.Marshal(x)
-		return out, err == nil, err
+		return nil, false, &sources.Error{Reason: ReasonUnsupportedValue, Message: fmt.Sprintf(
+			"path %q holds a JSON array, not a single value (string, number or boolean); add an index, e.g. [0]", path)}
 	}
+}
+
+// canonicalNumber renders a JSON number: an integer literal as written
+// (JSON allows no leading zeros or '+', so it is canonical already, and a
+// large one keeps every digit), any other number the way JavaScript and
+// RFC 8785 do, which encoding/json implements for float64.
+func canonicalNumber(n json.Number) (string, bool) {
+	s := n.String()
+	if !strings.ContainsAny(s, ".eE") {
+		return s, true
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return "", false
+	}
+	out, err := json.Marshal(f)
+	if err != nil {
+		return "", false
+	}
+	return string(out), true
 }
 
 // parsePath splits a path into segments.

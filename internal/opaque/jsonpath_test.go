@@ -14,7 +14,14 @@ func TestLookupJSON(t *testing.T) {
 		"nothing": null,
 		"data": {"token": "t0k", "key.with.dots": "dotted", "nested": {"a": [1, {"b": "deep"}]}},
 		"items": [{"secret": "first"}, {"secret": "second"}],
-		"obj": {"z": 1, "a": "x"}
+		"obj": {"z": 1, "a": "x"},
+		"float": 1.50,
+		"exp": 1.7987616e9,
+		"tiny": 1E-7,
+		"huge": 1e21,
+		"negative": -42,
+		"off": false,
+		"empty": ""
 	}`)
 	tests := []struct {
 		path      string
@@ -31,7 +38,16 @@ func TestLookupJSON(t *testing.T) {
 		{"expires_at", "1798761600", true, ""},
 		{"big", "12345678901234567890", true, ""},
 		{"enabled", "true", true, ""},
-		{"obj", `{"a":"x","z":1}`, true, ""},
+		{"obj", "", false, `UnsupportedValue: path "obj" holds a JSON object`},
+		{"items", "", false, `UnsupportedValue: path "items" holds a JSON array`},
+		{"data.nested.a", "", false, "add an index"},
+		{"float", "1.5", true, ""},
+		{"exp", "1798761600", true, ""},
+		{"tiny", "1e-7", true, ""},
+		{"huge", "1e+21", true, ""},
+		{"negative", "-42", true, ""},
+		{"off", "false", true, ""},
+		{"empty", "", true, ""},
 		{"items[1].secret", "second", true, ""},
 		{"$.items[0]['secret']", "first", true, ""},
 		{`data["key.with.dots"]`, "dotted", true, ""},
@@ -43,7 +59,7 @@ func TestLookupJSON(t *testing.T) {
 		{"data[0]", "", false, ""},
 		{"items.secret", "", false, ""},
 		{"client_secret.x", "", false, ""},
-		{"", "", false, "names no value"},
+		{"", "", false, "InvalidPath: path \"\" names no value"},
 		{"$", "", false, "names no value"},
 		{"items[*].secret", "", false, "unsupported index"},
 		{"items[-1]", "", false, "unsupported index"},
@@ -72,10 +88,10 @@ func TestLookupJSON(t *testing.T) {
 }
 
 func TestLookupJSONBadDocuments(t *testing.T) {
-	for _, doc := range []string{"", "<html>Login</html>", `{"a":1} {"a":2}`, `{"a":`} {
+	for _, doc := range []string{"", "<html>Login</html>", `{"a":1} {"a":2}`, `{"a":`, `{"a":1} trailing`} {
 		_, _, err := LookupJSON([]byte(doc), "a")
-		if err == nil {
-			t.Errorf("LookupJSON(%q) accepted the document", doc)
+		if err == nil || !strings.HasPrefix(err.Error(), ReasonNotJSON+": ") {
+			t.Errorf("LookupJSON(%q) = %v, want a NotJSON error", doc, err)
 			continue
 		}
 		if doc != "" && strings.Contains(err.Error(), doc) {

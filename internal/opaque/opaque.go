@@ -29,7 +29,7 @@ const (
 // but its content was refused (rather than that it could not be read).
 func IsValidationReason(reason string) bool {
 	switch reason {
-	case ReasonEmpty, ReasonInvalidExpiry, ReasonExpired:
+	case ReasonEmpty, ReasonInvalidExpiry, ReasonExpired, ReasonUnsupportedValue, ReasonNotJSON:
 		return true
 	}
 	return false
@@ -45,11 +45,46 @@ type Material struct {
 	JSON []byte
 	// Annotations of the source object, for expiry.from.annotation.
 	Annotations map[string]string
+
+	// doc is JSON decoded once by JSONMaterial, so that looking up many
+	// keys does not decode a large body many times.
+	doc *jsonDoc
 }
+
+type jsonDoc struct {
+	v   any
+	err *sources.Error
+}
+
+// RawKey is the keys[].from that names the whole body of a Raw source.
+const RawKey = "body"
+
+// JSONMaterial is the Material of an HTTPS source's JSON body: keys[].from
+// and expiry.from.key are paths in it (see LookupJSON). The body is decoded
+// once, here.
+func JSONMaterial(body []byte) Material {
+	v, err := parseJSON(body)
+	return Material{JSON: body, doc: &jsonDoc{v: v, err: err}}
+}
+
+// RawMaterial is the Material of an HTTPS source's Raw body: the body is
+// the value of the key RawKey ("body"), and it holds no expiry.
+func RawMaterial(body []byte) Material {
+	return Material{Data: map[string][]byte{RawKey: body}}
+}
+
+// isJSON reports a Material whose keys are paths in a JSON document.
+func (m Material) isJSON() bool { return m.Data == nil && (m.JSON != nil || m.doc != nil) }
 
 // lookup returns the value under key, or found=false.
 func (m Material) lookup(key string) (value []byte, found bool, err error) {
-	if m.Data == nil && m.JSON != nil {
+	switch {
+	case m.isJSON() && m.doc != nil:
+		if m.doc.err != nil {
+			return nil, false, m.doc.err
+		}
+		return lookupPath(m.doc.v, key)
+	case m.isJSON():
 		return LookupJSON(m.JSON, key)
 	}
 	v, ok := m.Data[key]
@@ -84,7 +119,13 @@ func Extract(m Material, keys []v1alpha1.SecretSyncKey) (map[string][]byte, *sou
 		v, found, err := m.lookup(k.From)
 		switch {
 		case err != nil:
-			return nil, &sources.Error{Reason: ReasonMissingKey, Message: fmt.Sprintf("key %q: %v", k.From, err)}
+			se := &sources.Error{Reason: ReasonMissingKey, Message: err.Error()}
+			errors.As(err, &se)
+			msg := se.Message
+			if !strings.Contains(msg, quote(k.From)) {
+				msg = fmt.Sprintf("key %q: %s", k.From, msg)
+			}
+			return nil, &sources.Error{Reason: se.Reason, Message: msg}
 		case !found:
 			missing = append(missing, quote(k.From))
 		case len(v) == 0:
@@ -94,10 +135,17 @@ func Extract(m Material, keys []v1alpha1.SecretSyncKey) (map[string][]byte, *sou
 		}
 	}
 	if len(missing) > 0 {
+		if m.isJSON() {
+			return nil, &sources.Error{Reason: ReasonMissingKey, Message: "the JSON document has no value (or null) at path " + strings.Join(missing, ", ")}
+		}
 		return nil, &sources.Error{Reason: ReasonMissingKey, Message: "the source has no key " + strings.Join(missing, ", ")}
 	}
 	if len(empty) > 0 {
-		return nil, &sources.Error{Reason: ReasonEmpty, Message: "the source holds an empty value for key " + strings.Join(empty, ", ")}
+		what := "key"
+		if m.isJSON() {
+			what = "path"
+		}
+		return nil, &sources.Error{Reason: ReasonEmpty, Message: "the source holds an empty value for " + what + " " + strings.Join(empty, ", ")}
 	}
 	return out, nil
 }

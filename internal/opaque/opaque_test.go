@@ -41,9 +41,29 @@ func TestExtract(t *testing.T) {
 			[]v1alpha1.SecretSyncKey{{From: ".data.id", To: "CLIENT_ID"}, {From: "data.secret", To: "CLIENT_SECRET"}},
 			map[string]string{"CLIENT_ID": "app", "CLIENT_SECRET": "s3cret"}, "", ""},
 		{"json missing member", Material{JSON: []byte(`{"data":{}}`)},
-			[]v1alpha1.SecretSyncKey{{From: ".data.id"}}, nil, ReasonMissingKey, `no key ".data.id"`},
+			[]v1alpha1.SecretSyncKey{{From: ".data.id"}}, nil, ReasonMissingKey, `no value (or null) at path ".data.id"`},
 		{"json bad path", Material{JSON: []byte(`{}`)},
-			[]v1alpha1.SecretSyncKey{{From: ".items[*]"}}, nil, ReasonMissingKey, "unsupported index"},
+			[]v1alpha1.SecretSyncKey{{From: ".items[*]"}}, nil, ReasonInvalidPath, "unsupported index"},
+		{"decoded json: renames, numbers and booleans", JSONMaterial([]byte(`{"data":{"id":"app","secret":"s3cret","port":587,"ratio":2.50,"tls":true}}`)),
+			[]v1alpha1.SecretSyncKey{{From: ".data.id", To: "CLIENT_ID"}, {From: "$.data.secret", To: "CLIENT_SECRET"},
+				{From: "data.port", To: "PORT"}, {From: "data['ratio']", To: "RATIO"}, {From: "data.tls", To: "TLS"}},
+			map[string]string{"CLIENT_ID": "app", "CLIENT_SECRET": "s3cret", "PORT": "587", "RATIO": "2.5", "TLS": "true"}, "", ""},
+		{"decoded json: every missing path named", JSONMaterial([]byte(`{"data":{"id":null}}`)),
+			[]v1alpha1.SecretSyncKey{{From: ".data.id"}, {From: "$.items[0].value"}}, nil, ReasonMissingKey,
+			`no value (or null) at path ".data.id", "$.items[0].value"`},
+		{"decoded json: empty string", JSONMaterial([]byte(`{"data":{"id":"app","secret":""}}`)),
+			[]v1alpha1.SecretSyncKey{{From: ".data.id"}, {From: ".data.secret"}}, nil, ReasonEmpty, `empty value for path ".data.secret"`},
+		{"decoded json: object refused", JSONMaterial([]byte(`{"data":{"id":"app","secret":{"value":"s3cret"}}}`)),
+			[]v1alpha1.SecretSyncKey{{From: ".data.id"}, {From: ".data.secret"}}, nil, ReasonUnsupportedValue,
+			`path ".data.secret" holds a JSON object, not a single value`},
+		{"decoded json: array refused", JSONMaterial([]byte(`{"secrets":["a","b"]}`)),
+			[]v1alpha1.SecretSyncKey{{From: "secrets"}}, nil, ReasonUnsupportedValue, `path "secrets" holds a JSON array`},
+		{"decoded json: not JSON", JSONMaterial([]byte(`client_secret=s3cret`)),
+			[]v1alpha1.SecretSyncKey{{From: "client_secret"}}, nil, ReasonNotJSON, `key "client_secret": the document is not JSON`},
+		{"raw body", RawMaterial([]byte("t0ken\n")),
+			[]v1alpha1.SecretSyncKey{{From: RawKey, To: "TOKEN"}}, map[string]string{"TOKEN": "t0ken\n"}, "", ""},
+		{"raw body has no other key", RawMaterial([]byte("t0ken")),
+			[]v1alpha1.SecretSyncKey{{From: "token"}}, nil, ReasonMissingKey, `the source has no key "token"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -168,5 +188,52 @@ func TestIsValidationReason(t *testing.T) {
 		if IsValidationReason(reason) != want {
 			t.Errorf("IsValidationReason(%s) != %v", reason, want)
 		}
+	}
+}
+
+// An HTTPS source's JSON body: keys and expiry are paths in it; no value
+// may reach a message, whatever fails.
+func TestEvaluateJSON(t *testing.T) {
+	keys := []v1alpha1.SecretSyncKey{{From: ".data.client_id", To: "CLIENT_ID"}, {From: "$.data.client_secret", To: "CLIENT_SECRET"}}
+	doc := func(expiry string) Material {
+		return JSONMaterial([]byte(`{"data":{"client_id":"app","client_secret":"s3cret"}` + expiry + `}`))
+	}
+	at := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name       string
+		m          Material
+		from       string
+		wantValid  bool
+		wantReason string
+		wantMsg    string
+		wantAfter  time.Time
+	}{
+		{"unix seconds", doc(`,"meta":{"expires_at":1798761600}`), ".meta.expires_at", true, ReasonValid,
+			`expires at 2027-01-01T00:00:00Z (key ".meta.expires_at")`, at},
+		{"unix seconds as a float", doc(`,"expires_at":1.7987616e9`), "expires_at", true, ReasonValid, "expires at 2027-01-01T00:00:00Z", at},
+		{"rfc 3339", doc(`,"expires_at":"2027-01-01T00:00:00Z"`), "$.expires_at", true, ReasonValid, "expires at 2027-01-01T00:00:00Z", at},
+		{"0: never expires", doc(`,"client_secret_expires_at":0`), "client_secret_expires_at", true, ReasonValid, "is 0 (does not expire)", time.Time{}},
+		{"null: unknown", doc(`,"expires_at":null`), "expires_at", true, ReasonValid, `no expiry known: the source has no key "expires_at"`, time.Time{}},
+		{"object: refused", doc(`,"expires_at":{"s3cret":1}`), "expires_at", false, ReasonInvalidExpiry, `holds a JSON object`, time.Time{}},
+		{"expired", doc(`,"expires_at":"2026-01-01T00:00:00Z"`), "expires_at", false, ReasonExpired, "expired at 2026-01-01T00:00:00Z",
+			time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{"garbage", doc(`,"expires_at":"s3cret"`), "expires_at", false, ReasonInvalidExpiry, "neither RFC 3339", time.Time{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Evaluate("idp", tt.m, nil, keys, &v1alpha1.SecretSyncExpiryFrom{Key: tt.from}, now)
+			if c.Valid != tt.wantValid || c.Reason != tt.wantReason || !strings.Contains(c.Message, tt.wantMsg) {
+				t.Fatalf("Evaluate() = %v %s %q, want %v %s containing %q", c.Valid, c.Reason, c.Message, tt.wantValid, tt.wantReason, tt.wantMsg)
+			}
+			if !c.NotAfter.Equal(tt.wantAfter) {
+				t.Fatalf("notAfter %v, want %v", c.NotAfter, tt.wantAfter)
+			}
+			if strings.Contains(c.Message, "s3cret") {
+				t.Fatal("a message carries a value")
+			}
+			if string(c.Values["CLIENT_SECRET"]) != "s3cret" || string(c.Values["CLIENT_ID"]) != "app" {
+				t.Fatalf("values %v", c.Values)
+			}
+		})
 	}
 }

@@ -26,7 +26,6 @@ func newError(reason, format string, args ...any) *Error {
 	return &Error{Reason: reason, Message: fmt.Sprintf(format, args...)}
 }
 
-
 // printableASCII reports whether Java can open a PKCS#12 keystore
 // protected with the password. Java derives PBES2 keys through PBEKey, which
 // refuses anything outside printable ASCII (checked on Java 17: "Password is

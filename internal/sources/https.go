@@ -1,7 +1,9 @@
 package sources
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"sync"
 	"time"
@@ -21,6 +23,11 @@ const (
 	ReasonUnreachable   = "Unreachable" // DNS, connection refused or reset
 	ReasonCanceled      = "Canceled"    // the caller gave up (shutdown)
 	ReasonTooLarge      = certs.ReasonTooLarge
+	// ReasonHTMLResponse: a JSON or Raw body that is a web page (a login,
+	// maintenance or error page served with 200).
+	ReasonHTMLResponse = "HTMLResponse"
+	// ReasonNotJSON: a JSON body that does not parse as one JSON value.
+	ReasonNotJSON = "NotJSON"
 )
 
 // Formats of an HTTPS source's body.
@@ -30,6 +37,11 @@ const (
 	FormatPEM = "PEM"
 	// FormatPKCS12 is a DER PKCS#12 (PFX/P12) file with chain and key.
 	FormatPKCS12 = "PKCS12"
+	// FormatJSON is a JSON document holding an opaque secret (FetchBody
+	// only): e.g. a vault's or an identity provider's API response.
+	FormatJSON = "JSON"
+	// FormatRaw is a body that is itself an opaque secret (FetchBody only).
+	FormatRaw = "Raw"
 )
 
 // Defaults of HTTPSConfig.
@@ -59,7 +71,8 @@ type HTTPSConfig struct {
 	URL string
 	// KeyURL, optional, serves the PEM private key separately (PEM only).
 	KeyURL string
-	// Format is FormatPEM (the default when empty) or FormatPKCS12.
+	// Format is FormatPEM (the default when empty) or FormatPKCS12 for
+	// Fetch; FormatJSON or FormatRaw for FetchBody.
 	Format string
 	// PKCS12Password opens a PKCS12 body; empty for a file without one.
 	PKCS12Password string
@@ -128,19 +141,12 @@ func (f *HTTPSFetcher) fetch(ctx context.Context, key string, cfg HTTPSConfig, i
 	if err != nil {
 		return Material{}, err
 	}
-	client, done, err := f.httpClient(c)
+	if c.opaque() {
+		return Material{}, configError("format %s holds no certificate: it is read with FetchBody", c.Format)
+	}
+	bodies, err := f.fetchURLs(ctx, key, c, info)
 	if err != nil {
 		return Material{}, err
-	}
-	defer done()
-
-	bodies := make([]*response, 0, 2)
-	for _, u := range c.urls() {
-		r, err := f.get(ctx, client, key, c, u, info)
-		if err != nil {
-			return Material{}, err
-		}
-		bodies = append(bodies, r)
 	}
 	m, err := decodeBodies(c, bodies)
 	if err != nil {
@@ -154,6 +160,65 @@ func (f *HTTPSFetcher) fetch(ctx context.Context, key string, cfg HTTPSConfig, i
 		info.NotModified = info.NotModified && r.notModified
 	}
 	return m, nil
+}
+
+// FetchBody reads the body of cfg.URL for the source identified by key, for
+// sources whose body is an opaque secret rather than a certificate:
+// cfg.Format is FormatJSON (the body must be one JSON value) or FormatRaw
+// (the body is the secret). It shares Fetch's exchange: https only,
+// conditional requests (a 304 returns the remembered body, with
+// FetchInfo.NotModified), the MaxBytes cap, no cross-host redirects, web
+// pages refused (HTMLResponse; for Raw, any body starting with '<'). The
+// body is returned only to the caller: errors never quote it, nor any
+// credential. Errors are *Error.
+func (f *HTTPSFetcher) FetchBody(ctx context.Context, key string, cfg HTTPSConfig) ([]byte, FetchInfo, error) {
+	var info FetchInfo
+	body, err := f.fetchBody(ctx, key, cfg, &info)
+	if err != nil {
+		return nil, info, err // a nil *Error must not become a non-nil error
+	}
+	return body, info, nil
+}
+
+func (f *HTTPSFetcher) fetchBody(ctx context.Context, key string, cfg HTTPSConfig, info *FetchInfo) ([]byte, *Error) {
+	c, err := checkHTTPSConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if !c.opaque() {
+		return nil, configError("FetchBody reads the %s and %s formats; format %s is a certificate: use Fetch", FormatJSON, FormatRaw, c.Format)
+	}
+	bodies, err := f.fetchURLs(ctx, key, c, info)
+	if err != nil {
+		return nil, err
+	}
+	r := bodies[0]
+	if c.Format == FormatJSON && !json.Valid(r.body) {
+		return nil, &Error{Reason: ReasonNotJSON, Message: r.shown + ": the response body is not one JSON value; check the URL, or use format Raw"}
+	}
+	// As for Fetch: validators are kept only for a body that was accepted.
+	f.store(key, bodies)
+	info.NotModified = r.notModified
+	return bytes.Clone(r.body), nil
+}
+
+// fetchURLs makes the exchange of every URL of c, in order.
+func (f *HTTPSFetcher) fetchURLs(ctx context.Context, key string, c *httpsConfig, info *FetchInfo) ([]*response, *Error) {
+	client, done, err := f.httpClient(c)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+
+	bodies := make([]*response, 0, 2)
+	for _, u := range c.urls() {
+		r, err := f.get(ctx, client, key, c, u, info)
+		if err != nil {
+			return nil, err
+		}
+		bodies = append(bodies, r)
+	}
+	return bodies, nil
 }
 
 // Forget drops what the fetcher remembers for a source key, e.g. when its

@@ -4,18 +4,36 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"strings"
 
 	"certsync.io/certsync/internal/certs"
 )
 
-// checkBody refuses what is certainly no certificate, with the reason the
-// person on call needs: an empty body, or a web page (login, maintenance or
-// error page served with 200).
-func checkBody(r *response) *Error {
+// checkBody refuses what is certainly no certificate (or, for the JSON and
+// Raw formats, no secret), with the reason the person on call needs: an
+// empty body, or a web page (login, maintenance or error page served with
+// 200).
+func checkBody(c *httpsConfig, r *response) *Error {
 	if len(bytes.TrimSpace(r.body)) == 0 {
 		return &Error{Reason: certs.ReasonEmpty, Message: r.shown + ": the response body is empty", Transient: true}
+	}
+	switch c.Format {
+	case FormatJSON:
+		// A JSON API that declares text/html is tolerated when the body is
+		// JSON all the same; markup never is.
+		if startsLikeMarkup(r.body) || (declaredHTML(r.contentType) && !json.Valid(r.body)) {
+			return &Error{Reason: ReasonHTMLResponse, Message: r.shown + ": the endpoint returned HTML (a login or error page?) instead of JSON", Transient: true}
+		}
+		return nil
+	case FormatRaw:
+		// A secret never starts with '<'; a page served with 200 does.
+		if startsLikeMarkup(r.body) {
+			return &Error{Reason: ReasonHTMLResponse, Message: r.shown +
+				": the endpoint returned what looks like HTML or XML (a login or error page?) instead of the secret; a Raw body must not start with '<'", Transient: true}
+		}
+		return nil
 	}
 	if isHTML(r.contentType, r.body) {
 		return &Error{Reason: certs.ReasonNotPEM, Message: r.shown + ": the endpoint returned HTML (a login or error page?) instead of a certificate", Transient: true}

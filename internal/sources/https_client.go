@@ -106,7 +106,7 @@ func (f *HTTPSFetcher) handle(ctx context.Context, resp *http.Response, r *respo
 		return nil, statusError(r.shown, code, c.Auth)
 	}
 	if resp.ContentLength > c.MaxBytes {
-		return nil, tooLarge(r.shown, c.MaxBytes)
+		return nil, tooLarge(r.shown, c)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, c.MaxBytes+1))
 	info.BytesTransferred += int64(len(body))
@@ -114,11 +114,11 @@ func (f *HTTPSFetcher) handle(ctx context.Context, resp *http.Response, r *respo
 		return nil, transportError(ctx, r.shown, c, err)
 	}
 	if int64(len(body)) > c.MaxBytes {
-		return nil, tooLarge(r.shown, c.MaxBytes)
+		return nil, tooLarge(r.shown, c)
 	}
 	r.body, r.contentType = body, resp.Header.Get("Content-Type")
 	r.etag, r.lastModified = resp.Header.Get("ETag"), resp.Header.Get("Last-Modified")
-	return nil, checkBody(r)
+	return nil, checkBody(c, r)
 }
 
 func isRedirect(code int) bool {
@@ -141,7 +141,7 @@ func redirectTarget(resp *http.Response, shown string, c *httpsConfig, target, o
 	loc.User = nil
 	switch {
 	case !strings.EqualFold(loc.Scheme, "https"):
-		return nil, &Error{Reason: ReasonInsecureURL, Message: fmt.Sprintf("%s: redirected to %s:// (%s); certificates and keys are only fetched over https://", shown, safeText(loc.Scheme), status)}
+		return nil, &Error{Reason: ReasonInsecureURL, Message: fmt.Sprintf("%s: redirected to %s:// (%s); %s are only fetched over https://", shown, safeText(loc.Scheme), status, c.payload())}
 	case !sameOrigin(loc, origin) && !c.AllowCrossHostRedirects:
 		return nil, &Error{Reason: ReasonRedirected, Message: fmt.Sprintf(
 			"%s: redirected to %s (%s): a redirect to another host is treated as an outage (a login page or a moved endpoint); fix the URL, or allow cross-host redirects",
@@ -186,8 +186,13 @@ func setConditional(req *http.Request, cached *cachedBody) {
 }
 
 func acceptHeader(format string) string {
-	if format == FormatPKCS12 {
+	switch format {
+	case FormatPKCS12:
 		return "application/x-pkcs12, application/pkcs12;q=0.9, application/octet-stream;q=0.5, */*;q=0.1"
+	case FormatJSON:
+		return "application/json, */*;q=0.1"
+	case FormatRaw:
+		return "application/octet-stream, text/plain;q=0.9, */*;q=0.1"
 	}
 	return "application/x-pem-file, application/pem-certificate-chain, text/plain;q=0.5, */*;q=0.1"
 }
@@ -198,18 +203,30 @@ func acceptHeader(format string) string {
 // declaration alone does not count: legacy PKI web apps serve PEM as
 // text/html, and refusing it would be a self-made outage.
 func isHTML(contentType string, body []byte) bool {
-	head := body[:min(len(body), 512)]
-	if bytes.HasPrefix(bytes.TrimLeft(head, "\ufeff \t\r\n"), []byte("<")) {
+	if startsLikeMarkup(body) {
 		return true
 	}
-	mt, _, err := mime.ParseMediaType(contentType)
-	declared := err == nil && (mt == "text/html" || mt == "application/xhtml+xml")
-	return declared && !bytes.Contains(body, []byte("-----BEGIN")) && body[0] != 0x30
+	return declaredHTML(contentType) && !bytes.Contains(body, []byte("-----BEGIN")) && body[0] != 0x30
 }
 
-func tooLarge(shown string, limit int64) *Error {
+// startsLikeMarkup reports a body whose first non-blank character is '<'.
+func startsLikeMarkup(body []byte) bool {
+	head := body[:min(len(body), 512)]
+	return bytes.HasPrefix(bytes.TrimLeft(head, "\ufeff \t\r\n"), []byte("<"))
+}
+
+func declaredHTML(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && (mt == "text/html" || mt == "application/xhtml+xml")
+}
+
+func tooLarge(shown string, c *httpsConfig) *Error {
+	what := "a certificate bundle is a few KiB"
+	if c.opaque() {
+		what = "a secret, or a JSON document holding one, is a few KiB"
+	}
 	return &Error{Reason: ReasonTooLarge, Message: fmt.Sprintf(
-		"%s: the response is larger than %d bytes; a certificate bundle is a few KiB, so the URL probably serves something else", shown, limit)}
+		"%s: the response is larger than %d bytes; %s, so the URL probably serves something else", shown, c.MaxBytes, what)}
 }
 
 func statusError(shown string, code int, auth HTTPSAuth) *Error {

@@ -18,6 +18,17 @@ type httpsConfig struct {
 	roots       *x509.CertPool // nil: system roots
 }
 
+// opaque reports a format whose body is an opaque secret (FetchBody).
+func (c *httpsConfig) opaque() bool { return c.Format == FormatJSON || c.Format == FormatRaw }
+
+// payload names what the body carries, for messages.
+func (c *httpsConfig) payload() string {
+	if c.opaque() {
+		return "secrets"
+	}
+	return "certificates and keys"
+}
+
 func (c *httpsConfig) urls() []*url.URL {
 	if c.keyURL != nil {
 		return []*url.URL{c.url, c.keyURL}
@@ -36,8 +47,11 @@ func checkHTTPSConfig(cfg HTTPSConfig) (*httpsConfig, *Error) {
 	if c.Format == "" {
 		c.Format = FormatPEM
 	}
-	if c.Format != FormatPEM && c.Format != FormatPKCS12 {
-		return nil, configError("format %q is not supported; use %s or %s", safeText(c.Format), FormatPEM, FormatPKCS12)
+	switch c.Format {
+	case FormatPEM, FormatPKCS12, FormatJSON, FormatRaw:
+	default:
+		return nil, configError("format %q is not supported; use %s or %s (certificates), %s or %s (secrets)",
+			safeText(c.Format), FormatPEM, FormatPKCS12, FormatJSON, FormatRaw)
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = DefaultHTTPSTimeout
@@ -47,14 +61,17 @@ func checkHTTPSConfig(cfg HTTPSConfig) (*httpsConfig, *Error) {
 	}
 
 	var err *Error
-	if c.url, err = checkURL("url", c.URL); err != nil {
+	if c.url, err = checkURL("url", c.URL, c.payload()); err != nil {
 		return nil, err
 	}
 	if c.KeyURL != "" {
-		if c.Format == FormatPKCS12 {
+		switch c.Format {
+		case FormatPKCS12:
 			return nil, configError("keyURL is only for the PEM format: a PKCS#12 file carries its key")
+		case FormatJSON, FormatRaw:
+			return nil, configError("keyURL is only for the PEM format: a %s source reads one URL", c.Format)
 		}
-		if c.keyURL, err = checkURL("keyURL", c.KeyURL); err != nil {
+		if c.keyURL, err = checkURL("keyURL", c.KeyURL, c.payload()); err != nil {
 			return nil, err
 		}
 	}
@@ -74,7 +91,7 @@ func checkHTTPSConfig(cfg HTTPSConfig) (*httpsConfig, *Error) {
 	return c, nil
 }
 
-func checkURL(field, raw string) (*url.URL, *Error) {
+func checkURL(field, raw, payload string) (*url.URL, *Error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || u.Opaque != "" {
 		// url.Parse errors quote the whole URL, credentials included.
@@ -86,7 +103,7 @@ func checkURL(field, raw string) (*url.URL, *Error) {
 	switch strings.ToLower(u.Scheme) {
 	case "https":
 	case "http":
-		return nil, &Error{Reason: ReasonInsecureURL, Message: fmt.Sprintf("%s %s uses http://: certificates and keys are only fetched over https://", field, redactURL(u))}
+		return nil, &Error{Reason: ReasonInsecureURL, Message: fmt.Sprintf("%s %s uses http://: %s are only fetched over https://", field, redactURL(u), payload)}
 	default:
 		return nil, configError("%s %s: scheme %q is not supported; use https://", field, redactURL(u), safeText(u.Scheme))
 	}
