@@ -113,8 +113,12 @@ type scope struct {
 	usingPods  []*corev1.Pod // pods that mount the target
 	verifyPods []*corev1.Pod // pods to verify (selector, or usingPods)
 	restarts   []v1alpha1.RestartRecord
-	roll       rolloutState
-	verify     verifyState
+	// selectorErr says why verify.selector cannot be used.
+	selectorErr error
+	// evicted counts this reconcile's evictions.
+	evicted int
+	roll    rolloutState
+	verify  verifyState
 	// events made by the phases, emitted with the transition events.
 	events []event
 	// checked is when each HTTPS source's current outcome was first seen;
@@ -137,8 +141,24 @@ func (s *scope) allPods() []*corev1.Pod {
 }
 
 func (s *scope) recordRestart(r *CertSyncReconciler, rec v1alpha1.RestartRecord) {
-	s.restarts = append(s.restarts, rec)
 	s.roll.started = append(s.roll.started, rec)
+	s.remember(r, rec)
+}
+
+// remember adds or updates a restart record, in status and in memory. Pod
+// evictions are kept once per lineage (the owner, or a bare pod's name): the
+// earliest eviction is what tells a replacement from the pods it replaces,
+// and it bounds the records by workloads, not by evictions.
+func (s *scope) remember(r *CertSyncReconciler, rec v1alpha1.RestartRecord) {
+	i := slices.IndexFunc(s.restarts, func(o v1alpha1.RestartRecord) bool { return sameRestart(o, rec) })
+	switch {
+	case i < 0:
+		s.restarts = append(s.restarts, rec)
+	case rec.Completed && !s.restarts[i].Completed:
+		s.restarts[i].Completed = true
+	default:
+		return
+	}
 	r.memory.addRestart(s.key(), rec)
 }
 
@@ -163,7 +183,9 @@ func (r *CertSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	if err := r.Client.Get(ctx, req.NamespacedName, &cs); err != nil {
 		// Deleted: its target stays where it is, by design.
 		if apierrors.IsNotFound(err) {
-			r.memory.forget(req.NamespacedName)
+			for _, k := range r.memory.forget(req.NamespacedName) {
+				r.HTTPS.Forget(k)
+			}
 			r.Metrics.Forget(metrics.Object{Namespace: req.Namespace, Name: req.Name, Kind: metrics.KindCertSync})
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)

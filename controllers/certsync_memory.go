@@ -29,6 +29,7 @@ type memoryEntry struct {
 	at           time.Time
 	pods         []verification.PodResult
 	restartLog   []v1alpha1.RestartRecord
+	blocked      string // the last pod whose eviction a PDB blocked
 }
 
 func (m *memory) entry(key types.NamespacedName) *memoryEntry {
@@ -53,11 +54,17 @@ func (m *memory) addRestart(key types.NamespacedName, rec v1alpha1.RestartRecord
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	e := m.entry(key)
+	if i := slices.IndexFunc(e.restartLog, func(o v1alpha1.RestartRecord) bool { return sameRestart(o, rec) }); i >= 0 {
+		e.restartLog[i].Completed = e.restartLog[i].Completed || rec.Completed
+		return
+	}
 	e.restartLog = append(e.restartLog, rec)
 	if len(e.restartLog) > maxRestartRecords {
 		e.restartLog = e.restartLog[len(e.restartLog)-maxRestartRecords:]
 	}
-	e.podsKey = "" // the pod set changes: verify afresh next time
+	if !rec.Completed {
+		e.podsKey = "" // the pod set changes: verify afresh next time
+	}
 }
 
 // lastVerification returns the cached results when they still describe the
@@ -89,6 +96,19 @@ func (m *memory) storeVerification(key types.NamespacedName, sha, podsKey string
 	e.sha, e.podsKey, e.at, e.pods = sha, podsKey, at, pods
 }
 
+// blockedOnce reports whether pod is newly blocked by a PDB (so the event
+// is worth sending).
+func (m *memory) blockedOnce(key types.NamespacedName, pod string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := m.entry(key)
+	if e.blocked == pod {
+		return false
+	}
+	e.blocked = pod
+	return true
+}
+
 func (m *memory) httpsState(source string) httpsState {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -104,14 +124,20 @@ func (m *memory) storeHTTPS(source string, st httpsState) {
 	m.httpsStates[source] = st
 }
 
-func (m *memory) forget(key types.NamespacedName) {
+// forget drops what is remembered of a deleted CertSync and returns the
+// keys of its HTTPS sources, whose cached bodies (private keys among them)
+// the fetcher must drop too.
+func (m *memory) forget(key types.NamespacedName) []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.entries, key)
 	prefix := key.String() + "/"
+	var sources []string
 	for k := range m.httpsStates {
 		if strings.HasPrefix(k, prefix) {
 			delete(m.httpsStates, k)
+			sources = append(sources, k)
 		}
 	}
+	return sources
 }

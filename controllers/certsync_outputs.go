@@ -32,7 +32,12 @@ func (r *CertSyncReconciler) outputData(ctx context.Context, s *scope, b *certs.
 		maps.Copy(extra, d)
 	}
 	if ks := t.Keystores; ks != nil {
-		for format, k := range map[outputs.Format]*v1alpha1.Keystore{outputs.PKCS12: ks.PKCS12, outputs.JKS: ks.JKS} {
+		// In a fixed order, so the same failure always reads the same.
+		for _, f := range []struct {
+			format outputs.Format
+			k      *v1alpha1.Keystore
+		}{{outputs.PKCS12, ks.PKCS12}, {outputs.JKS, ks.JKS}} {
+			format, k := f.format, f.k
 			if k == nil || !k.Create {
 				continue
 			}

@@ -46,6 +46,9 @@ type rolloutState struct {
 	missing []string
 	// started are the restarts made by this reconcile.
 	started []v1alpha1.RestartRecord
+	// rolling are the workloads ("Kind/name") whose rollout is under way:
+	// their pods are verified once it completes; other pods at once.
+	rolling []string
 }
 
 func (st *rolloutState) complete() bool {
@@ -64,10 +67,9 @@ func (r *CertSyncReconciler) gatherPods(ctx context.Context, s *scope) error {
 	s.syncedAt = target.SyncedAt(s.target)
 	var sel labels.Selector
 	if vs := s.cs.Spec.Verify.Selector; vs != nil {
-		var err error
-		if sel, err = metav1.LabelSelectorAsSelector(vs); err != nil {
-			return fmt.Errorf("verify.selector: %w", err)
-		}
+		// An invalid selector is the user's to fix: reported in Verified,
+		// not retried as an error.
+		sel, s.selectorErr = metav1.LabelSelectorAsSelector(vs)
 	}
 	var list corev1.PodList
 	if err := r.Client.List(ctx, &list, client.InNamespace(s.cs.Namespace)); err != nil {
@@ -83,17 +85,31 @@ func (r *CertSyncReconciler) gatherPods(ctx context.Context, s *scope) error {
 			s.verifyPods = append(s.verifyPods, p)
 		}
 	}
-	// Keep what this CertSync restarted for the current certificate only.
+	// Keep what this CertSync restarted for the current certificate only;
+	// memory may know of a restart or completion the cached status lacks.
 	for _, rec := range append(slices.Clone(s.cs.Status.Restarts), r.memory.restarts(s.key())...) {
-		if rec.SHA256 == s.want && !slices.ContainsFunc(s.restarts, func(o v1alpha1.RestartRecord) bool { return sameRestart(o, rec) }) {
-			s.restarts = append(s.restarts, rec)
+		if rec.SHA256 != s.want {
+			continue
 		}
+		if i := slices.IndexFunc(s.restarts, func(o v1alpha1.RestartRecord) bool { return sameRestart(o, rec) }); i >= 0 {
+			s.restarts[i].Completed = s.restarts[i].Completed || rec.Completed
+			continue
+		}
+		s.restarts = append(s.restarts, rec)
 	}
 	return nil
 }
 
+// sameRestart: the same workload, or the same pod lineage (evictions of
+// one owner's pods, or of one bare pod), for the same certificate.
 func sameRestart(a, b v1alpha1.RestartRecord) bool {
-	return a.Kind == b.Kind && a.Name == b.Name && a.SHA256 == b.SHA256
+	if a.Kind != b.Kind || a.SHA256 != b.SHA256 {
+		return false
+	}
+	if a.Kind == "Pod" && a.Owner != "" {
+		return a.Owner == b.Owner
+	}
+	return a.Name == b.Name
 }
 
 // rollout restarts each workload that still runs pods started before the
@@ -157,14 +173,25 @@ func (r *CertSyncReconciler) rollWorkload(ctx context.Context, s *scope, w rollo
 	switch {
 	case restartedFor == s.want:
 		// Restarted for this certificate (by us, now or before an operator
-		// restart): follow the rollout to its end.
-		if p := rollout.ProgressOf(obj); !p.Complete {
-			msg := w.String() + ": " + p.Message
-			if rec, ok := s.restartOf(w.Kind, w.Name); ok && s.now.Sub(rec.Time.Time) > progressDeadline(s.cs) {
-				st.stalled = append(st.stalled, fmt.Sprintf("%s (no completion within %s)", msg, progressDeadline(s.cs)))
-			} else {
-				st.pending = append(st.pending, msg)
-			}
+		// restart): follow the rollout to its end, and no further — a later
+		// scale-out or deploy is not certsync's rollout.
+		rec, ok := s.restartOf(w.Kind, w.Name)
+		if ok && rec.Completed {
+			return nil
+		}
+		p := rollout.ProgressOf(obj)
+		switch {
+		case p.Complete && ok:
+			rec.Completed = true
+			s.remember(r, rec)
+		case p.Complete:
+			s.remember(r, v1alpha1.RestartRecord{Kind: w.Kind, Name: w.Name, SHA256: s.want, Time: statusTime(s.now), Completed: true})
+		case ok && s.now.Sub(rec.Time.Time) > progressDeadline(s.cs):
+			st.stalled = append(st.stalled, fmt.Sprintf("%s: %s (no completion within %s)", w, p.Message, progressDeadline(s.cs)))
+			st.rolling = append(st.rolling, w.String())
+		default:
+			st.pending = append(st.pending, w.String()+": "+p.Message)
+			st.rolling = append(st.rolling, w.String())
 		}
 		return nil
 	case !rollout.NeedsRestart(restartedFor, s.want, podsBefore):
@@ -172,6 +199,7 @@ func (r *CertSyncReconciler) rollWorkload(ctx context.Context, s *scope, w rollo
 	case alreadyAsked:
 		// Our patch is not in the cache yet: never restart twice.
 		st.pending = append(st.pending, w.String()+": restart requested")
+		st.rolling = append(st.rolling, w.String())
 		return nil
 	case s.cs.Spec.Suspend:
 		st.pending = append(st.pending, w.String()+": restart held back (suspended)")
@@ -194,6 +222,7 @@ func (r *CertSyncReconciler) rollWorkload(ctx context.Context, s *scope, w rollo
 	s.recordRestart(r, v1alpha1.RestartRecord{Kind: w.Kind, Name: w.Name, SHA256: s.want, Time: statusTime(s.now)})
 	log.FromContext(ctx).Info("restarting workload for the new certificate", "workload", w.String(), "sha256", s.want)
 	st.pending = append(st.pending, w.String()+": restart requested")
+	st.rolling = append(st.rolling, w.String())
 	return nil
 }
 
@@ -224,7 +253,9 @@ func (r *CertSyncReconciler) rollBarePods(ctx context.Context, s *scope) error {
 // evict evicts pods in order within the CertSync's unavailability budget,
 // through the Eviction API so PodDisruptionBudgets are honoured.
 func (r *CertSyncReconciler) evict(ctx context.Context, s *scope, pods []*corev1.Pod, why string) (int, error) {
-	budget := rollout.EvictionBudget(s.cs.Spec.Rollout.Pods.MaxUnavailable, s.allPods())
+	// Evictions made earlier in this reconcile do not show in the cached
+	// pods yet: count them against the budget too.
+	budget := rollout.EvictionBudget(s.cs.Spec.Rollout.Pods.MaxUnavailable, s.allPods()) - s.evicted
 	n := 0
 	for _, p := range pods {
 		if n >= budget {
@@ -235,8 +266,11 @@ func (r *CertSyncReconciler) evict(ctx context.Context, s *scope, pods []*corev1
 		switch {
 		case apierrors.IsTooManyRequests(err):
 			// A PodDisruptionBudget says not now; the next reconcile retries.
-			s.events = append(s.events, event{corev1.EventTypeWarning, v1alpha1.ReasonPodRestarted, "Evict",
-				fmt.Sprintf("eviction of pod %s blocked by a PodDisruptionBudget: %v", p.Name, err)})
+			// Said once per blocked pod, not at every retry.
+			if r.memory.blockedOnce(s.key(), p.Name) {
+				s.events = append(s.events, event{corev1.EventTypeWarning, v1alpha1.ReasonPodRestarted, "Evict",
+					fmt.Sprintf("eviction of pod %s blocked by a PodDisruptionBudget: %v", p.Name, err)})
+			}
 			return n, nil
 		case apierrors.IsNotFound(err):
 			continue
@@ -244,6 +278,7 @@ func (r *CertSyncReconciler) evict(ctx context.Context, s *scope, pods []*corev1
 			return n, fmt.Errorf("evicting pod %s: %w", p.Name, err)
 		}
 		n++
+		s.evicted++
 		s.recordRestart(r, v1alpha1.RestartRecord{Kind: "Pod", Name: p.Name, Owner: rollout.WorkloadOf(p).String(), SHA256: s.want, Time: statusTime(s.now)})
 		s.events = append(s.events, event{corev1.EventTypeNormal, v1alpha1.ReasonPodRestarted, "Evict",
 			fmt.Sprintf("evicted pod %s: %s", p.Name, why)})

@@ -180,8 +180,11 @@ func setRolledOut(s *scope) {
 	case st.skipped != "":
 		setCondition(cs, v1alpha1.ConditionRolledOut, metav1.ConditionUnknown, v1alpha1.ReasonWaitingForRollout, st.skipped)
 	case rolloutMode(cs) == v1alpha1.RolloutNone:
-		setCondition(cs, v1alpha1.ConditionRolledOut, metav1.ConditionTrue, v1alpha1.ReasonRolloutDisabled,
-			"rollout.mode is None: certsync restarts nothing; verification reports pods that serve a stale certificate")
+		msg := "rollout.mode is None: certsync restarts no workload; verification reports pods that serve a stale certificate"
+		if remediates(cs) {
+			msg += " and, as verify.remediate is true, evicts them"
+		}
+		setCondition(cs, v1alpha1.ConditionRolledOut, metav1.ConditionTrue, v1alpha1.ReasonRolloutDisabled, msg)
 	case len(st.stalled) > 0:
 		setCondition(cs, v1alpha1.ConditionRolledOut, metav1.ConditionFalse, v1alpha1.ReasonRolloutStalled, rolloutSummary(st))
 	case len(st.missing) > 0:
@@ -202,7 +205,7 @@ func setVerified(s *scope) {
 		if v.skippedReason == v1alpha1.ReasonNoPods {
 			status = metav1.ConditionTrue // nothing serves the certificate, so nothing serves it wrong
 		}
-		if v.skippedReason == v1alpha1.ReasonNoEndpoints {
+		if v.skippedReason == v1alpha1.ReasonNoEndpoints || v.skippedReason == v1alpha1.ReasonInvalidSelector {
 			status = metav1.ConditionFalse
 		}
 		setCondition(cs, v1alpha1.ConditionVerified, status, v.skippedReason, v.skippedMessage)

@@ -42,15 +42,26 @@ func (r *CertSyncReconciler) verify(ctx context.Context, s *scope) error {
 	case s.want == "":
 		v.skippedReason, v.skippedMessage = v1alpha1.ReasonNothingToVerify, "the target holds no certificate of this CertSync yet"
 		return nil
-	case !s.roll.complete() && rolloutMode(s.cs) != v1alpha1.RolloutNone:
-		v.skippedReason, v.skippedMessage = v1alpha1.ReasonWaitingForRollout, "verification starts when the rollout is complete"
+	case s.selectorErr != nil:
+		v.skippedReason, v.skippedMessage = v1alpha1.ReasonInvalidSelector, "verify.selector: "+s.selectorErr.Error()
 		return nil
 	}
+	// Pods of a workload still rolling out are checked once it completes;
+	// every other pod is checked now, so a rollout somewhere (or a stalled
+	// one) never switches verification off.
 	var ready []*corev1.Pod
+	waiting := 0
 	for _, p := range s.verifyPods {
-		if rollout.Ready(p) {
+		switch {
+		case slices.Contains(s.roll.rolling, rollout.WorkloadOf(p).String()):
+			waiting++
+		case rollout.Ready(p):
 			ready = append(ready, p)
 		}
+	}
+	if len(ready) == 0 && waiting > 0 {
+		v.skippedReason, v.skippedMessage = v1alpha1.ReasonWaitingForRollout, "verification starts when the rollout is complete"
+		return nil
 	}
 	if len(ready) == 0 {
 		v.skippedReason, v.skippedMessage = v1alpha1.ReasonNoPods, "no ready pod uses the target Secret or matches verify.selector"
@@ -99,12 +110,21 @@ func (r *CertSyncReconciler) remediate(ctx context.Context, s *scope, ready []*c
 		}
 		due = append(due, p)
 	}
-	remediate := s.cs.Spec.Verify.Remediate == nil || *s.cs.Spec.Verify.Remediate
-	if len(due) == 0 || !remediate || s.cs.Spec.Suspend {
+	if len(due) == 0 || !remediates(s.cs) || s.cs.Spec.Suspend {
 		return nil
 	}
 	_, err := r.evict(ctx, s, due, "it serves a stale certificate")
 	return err
+}
+
+// remediates says whether stale pods are restarted: by default yes, except
+// with rollout.mode None, which promises to restart nothing unless
+// verify.remediate is set explicitly.
+func remediates(cs *v1alpha1.CertSync) bool {
+	if r := cs.Spec.Verify.Remediate; r != nil {
+		return *r
+	}
+	return rolloutMode(cs) != v1alpha1.RolloutNone
 }
 
 // podsKeyOf identifies a set of pods and their addresses: a change means the

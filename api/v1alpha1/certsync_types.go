@@ -480,6 +480,11 @@ type RestartRecord struct {
 	SHA256 string `json:"sha256"`
 	// time of the restart.
 	Time metav1.Time `json:"time"`
+	// completed is set once the workload's rollout for this certificate
+	// finished; certsync then stops following it (later scaling or deploys
+	// are not its rollout).
+	// +optional
+	Completed bool `json:"completed,omitempty"`
 }
 
 // CertificateInfo describes a certificate without any key material.

@@ -44,6 +44,7 @@ const (
 	ReasonPodsUnreachable   = "PodsUnreachable"
 	ReasonNoEndpoints       = "NoEndpoints"
 	ReasonWaitingForRollout = "WaitingForRollout"
+	ReasonInvalidSelector   = "InvalidSelector"
 	ReasonNothingToVerify   = "NothingToVerify"
 
 	ReasonNotExpiring = "NotExpiring"

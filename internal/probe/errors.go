@@ -51,6 +51,12 @@ func explain(ctx context.Context, err error, start time.Time, phase string, t Ta
 		}
 		return fmt.Errorf("connect: %w", err)
 	}
+	// Go's text of a failed read names the local port, which changes on
+	// every try; status messages must not, or every re-check is a write.
+	var opErr *net.OpError
+	if errors.As(err, &opErr) && opErr.Err != nil {
+		return fmt.Errorf("%s: %w", phase, wrapped{opErr.Err.Error(), err})
+	}
 	return fmt.Errorf("%s: %w", phase, err)
 }
 

@@ -42,7 +42,8 @@ func ReadCertificate(ctx context.Context, reader client.Reader, ns string, src *
 		}
 	}
 	if c := condition(&crt, cmapi.CertificateConditionIssuing); c != nil && c.Status == cmmeta.ConditionTrue {
-		return Material{}, &Error{Reason: ReasonIssuing, Message: fmt.Sprintf("Certificate %s is being issued: %s", key, c.Message), Transient: true}
+		// Not an error to retry: the controller looks again shortly.
+		return Material{}, &Error{Reason: ReasonIssuing, Message: fmt.Sprintf("Certificate %s is being issued: %s", key, c.Message)}
 	}
 	if c := condition(&crt, cmapi.CertificateConditionReady); c == nil || c.Status != cmmeta.ConditionTrue {
 		msg := "no Ready condition yet"

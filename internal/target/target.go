@@ -138,7 +138,14 @@ func Apply(current *corev1.Secret, namespace, name, owner, source string, want *
 	s.Annotations[v1alpha1.AnnotationOwner] = owner
 	s.Annotations[v1alpha1.AnnotationSHA256] = want.SHA256()
 	s.Annotations[v1alpha1.AnnotationSource] = source
-	s.Annotations[v1alpha1.AnnotationSyncedAt] = now.UTC().Format(time.RFC3339Nano)
+	// synced-at says since when the workloads' pods may hold an older
+	// certificate; a write that keeps the certificate and key (another
+	// source with the same certificate, new keystores) must not move it, or
+	// every pod would look stale and be restarted.
+	if current == nil || !bytes.Equal(current.Data[corev1.TLSCertKey], want.CertPEM) ||
+		!bytes.Equal(current.Data[corev1.TLSPrivateKeyKey], want.KeyPEM) || SyncedAt(current).IsZero() {
+		s.Annotations[v1alpha1.AnnotationSyncedAt] = now.UTC().Format(time.RFC3339Nano)
+	}
 	for k, v := range managedData(want, extra) {
 		s.Data[k] = v
 	}

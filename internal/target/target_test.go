@@ -380,3 +380,21 @@ func TestCurrentLeaf(t *testing.T) {
 	g.Expect(target.CurrentLeaf(newSecret())).To(BeNil())
 	g.Expect(target.CurrentLeaf(newSecret(withData("tls.crt", []byte("not pem"))))).To(BeNil())
 }
+
+// TestApplyKeepsSyncedAtForTheSameCertificate: a write that keeps the
+// certificate (another source with the same one, new keystores) must not
+// move synced-at, or every pod would look older than the certificate and
+// be restarted.
+func TestApplyKeepsSyncedAtForTheSameCertificate(t *testing.T) {
+	b := newBundle(t)
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	first := target.Apply(nil, ns, name, owner, "pki", b, nil, t0)
+	again := target.Apply(first, ns, name, owner, "legacy", b, map[string][]byte{"keystore.p12": []byte("x")}, t0.Add(time.Hour))
+	if got := target.SyncedAt(again); !got.Equal(t0) {
+		t.Errorf("synced-at moved to %s for the same certificate", got)
+	}
+	renewed := target.Apply(again, ns, name, owner, "pki", newBundle(t), nil, t0.Add(2*time.Hour))
+	if got := target.SyncedAt(renewed); !got.Equal(t0.Add(2 * time.Hour)) {
+		t.Errorf("synced-at = %s after a new certificate, want %s", got, t0.Add(2*time.Hour))
+	}
+}

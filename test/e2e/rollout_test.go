@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 
 	"certsync.io/certsync/api/v1alpha1"
 	"certsync.io/certsync/test/mailsim"
@@ -203,6 +204,7 @@ func TestStaleAfterRestartIsReportedNotLooped(t *testing.T) {
 	mustCreate(t, legacySecret(ns, old))
 	mustCreate(t, certSync(ns, func(cs *v1alpha1.CertSync) {
 		cs.Spec.Rollout.Mode = v1alpha1.RolloutNone // leave the restarts to remediation
+		cs.Spec.Verify.Remediate = ptr.To(true)
 	}))
 	mustCreate(t, deployment(ns, "broken", 2, map[string]string{mailsim.BrokenAnnotation: "true"}))
 	waitVerified(t, ns, 2, fingerprint(old))
