@@ -165,9 +165,10 @@ func (r *CertSyncReconciler) rollWorkload(ctx context.Context, s *scope, w rollo
 		return fmt.Errorf("reading %s: %w", w, err)
 	}
 	tmpl := rollout.TemplateOf(obj)
-	podsBefore := slices.ContainsFunc(s.allPods(), func(p *corev1.Pod) bool {
-		return rollout.WorkloadOf(p) == w && rollout.StartedBefore(p, s.syncedAt)
-	})
+	podsBefore, err := r.podsStartedBefore(ctx, s, w, obj)
+	if err != nil {
+		return err
+	}
 	restartedFor := tmpl.Annotations[v1alpha1.AnnotationRestartedFor]
 	alreadyAsked := slices.ContainsFunc(s.restarts, func(rec v1alpha1.RestartRecord) bool { return rec.Kind == w.Kind && rec.Name == w.Name })
 	switch {
@@ -224,6 +225,35 @@ func (r *CertSyncReconciler) rollWorkload(ctx context.Context, s *scope, w rollo
 	st.pending = append(st.pending, w.String()+": restart requested")
 	st.rolling = append(st.rolling, w.String())
 	return nil
+}
+
+// podsStartedBefore reports whether a pod of workload w started before the
+// certificate was written. A listed workload's pods may neither mount the
+// target (a CSI driver, a sidecar) nor match verify.selector: they are then
+// found by the workload's own selector.
+func (r *CertSyncReconciler) podsStartedBefore(ctx context.Context, s *scope, w rollout.Workload, obj client.Object) (bool, error) {
+	before := func(p *corev1.Pod) bool { return rollout.WorkloadOf(p) == w && rollout.StartedBefore(p, s.syncedAt) }
+	if slices.ContainsFunc(s.allPods(), func(p *corev1.Pod) bool { return rollout.WorkloadOf(p) == w }) {
+		return slices.ContainsFunc(s.allPods(), before), nil
+	}
+	ls := rollout.SelectorOf(obj)
+	if ls == nil {
+		return false, nil
+	}
+	sel, err := metav1.LabelSelectorAsSelector(ls)
+	if err != nil {
+		return false, nil // the workload controller refuses it too: nothing runs
+	}
+	var list corev1.PodList
+	if err := r.Client.List(ctx, &list, client.InNamespace(s.cs.Namespace), client.MatchingLabelsSelector{Selector: sel}); err != nil {
+		return false, fmt.Errorf("listing pods of %s: %w", w, err)
+	}
+	for i := range list.Items {
+		if before(&list.Items[i]) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // rollBarePods evicts pods without a controller that started before the

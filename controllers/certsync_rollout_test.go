@@ -23,29 +23,7 @@ import (
 func TestRolloutRestartsOnceAndReportsAStall(t *testing.T) {
 	g := NewWithT(t)
 	ns := newNamespace(t)
-	labels := map[string]string{"app": "postfix"}
-	tmpl := corev1.PodTemplateSpec{
-		ObjectMeta: metav1.ObjectMeta{Labels: labels},
-		Spec: corev1.PodSpec{
-			Containers: []corev1.Container{{Name: "postfix", Image: "postfix"}},
-			Volumes:    []corev1.Volume{{Name: "tls", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "mail-tls"}}}},
-		},
-	}
-	d := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "postfix"},
-		Spec:       appsv1.DeploymentSpec{Replicas: ptr.To[int32](1), Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: tmpl},
-	}
-	mustCreate(t, d)
-	// A pod of the Deployment, as its ReplicaSet would have made it, running
-	// since before the certificate was written.
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "postfix-5d8f7b6c9-abcde",
-			Labels: map[string]string{"app": "postfix", "pod-template-hash": "5d8f7b6c9"},
-			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "postfix-5d8f7b6c9",
-				UID: "00000000-0000-0000-0000-000000000001", Controller: ptr.To(true)}}},
-		Spec: tmpl.Spec,
-	}
-	mustCreate(t, pod)
+	deploymentWithPod(t, ns, true)
 
 	p := validPair(t, time.Now().Add(-time.Hour), 1)
 	mustCreate(t, sourceSecret(ns, "legacy", p.ChainPEM, p.KeyPEM))
@@ -83,4 +61,49 @@ func TestRolloutRestartsOnceAndReportsAStall(t *testing.T) {
 	g.Eventually(func(g Gomega) {
 		g.Expect(eventReasons(eventsFor(g, ns, "mail"))).To(HaveKeyWithValue(v1alpha1.ReasonRolloutStalled, 1))
 	}, eventually, poll).Should(Succeed())
+}
+
+// TestListedWorkloadWithoutTheSecretIsRestarted: a workload listed in
+// rollout.workloads whose pods neither mount the target nor match the
+// verify selector (a CSI driver, a sidecar) is found by its own selector.
+func TestListedWorkloadWithoutTheSecretIsRestarted(t *testing.T) {
+	ns := newNamespace(t)
+	deploymentWithPod(t, ns, false)
+	p := validPair(t, time.Now().Add(-time.Hour), 1)
+	mustCreate(t, sourceSecret(ns, "legacy", p.ChainPEM, p.KeyPEM))
+	mustCreate(t, newCertSync(ns, "mail", withSecretSource("legacy", "legacy", ""), func(cs *v1alpha1.CertSync) {
+		cs.Spec.Rollout.Mode = v1alpha1.RolloutExplicit
+		cs.Spec.Rollout.Workloads = []v1alpha1.WorkloadRef{{Kind: "Deployment", Name: "postfix"}}
+	}))
+	NewWithT(t).Eventually(func(g Gomega) {
+		var got appsv1.Deployment
+		g.Expect(k8s.Get(context.Background(), objKey(ns, "postfix"), &got)).To(Succeed())
+		g.Expect(got.Spec.Template.Annotations).To(HaveKeyWithValue(v1alpha1.AnnotationRestartedFor, certs.Fingerprint(p.Cert)))
+	}, eventually, poll).Should(Succeed())
+}
+
+// deploymentWithPod creates a Deployment "postfix" and one pod of it, as its
+// ReplicaSet would have made it, running since now (so before any
+// certificate the test writes next). There is no deployment controller:
+// nothing ever rolls it out.
+func deploymentWithPod(t *testing.T, ns string, mountsTarget bool) {
+	labels := map[string]string{"app": "postfix"}
+	tmpl := corev1.PodTemplateSpec{
+		ObjectMeta: metav1.ObjectMeta{Labels: labels},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "postfix", Image: "postfix"}}},
+	}
+	if mountsTarget {
+		tmpl.Spec.Volumes = []corev1.Volume{{Name: "tls", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "mail-tls"}}}}
+	}
+	mustCreate(t, &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "postfix"},
+		Spec:       appsv1.DeploymentSpec{Replicas: ptr.To[int32](1), Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: tmpl},
+	})
+	mustCreate(t, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "postfix-5d8f7b6c9-abcde",
+			Labels: map[string]string{"app": "postfix", "pod-template-hash": "5d8f7b6c9"},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "postfix-5d8f7b6c9",
+				UID: "00000000-0000-0000-0000-000000000001", Controller: ptr.To(true)}}},
+		Spec: tmpl.Spec,
+	})
 }

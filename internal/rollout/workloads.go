@@ -5,6 +5,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // NeedsRestart decides whether a workload must be restarted for the
@@ -100,6 +101,20 @@ func TemplateOf(obj any) *corev1.PodTemplateSpec {
 		return &w.Spec.Template
 	case *appsv1.DaemonSet:
 		return &w.Spec.Template
+	}
+	return nil
+}
+
+// SelectorOf returns the pod selector of a Deployment, StatefulSet or
+// DaemonSet.
+func SelectorOf(obj any) *metav1.LabelSelector {
+	switch w := obj.(type) {
+	case *appsv1.Deployment:
+		return w.Spec.Selector
+	case *appsv1.StatefulSet:
+		return w.Spec.Selector
+	case *appsv1.DaemonSet:
+		return w.Spec.Selector
 	}
 	return nil
 }
