@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"slices"
@@ -95,14 +96,16 @@ type CertSyncReconciler struct {
 
 // scope is everything one reconcile gathered, read once.
 type scope struct {
-	cs      *v1alpha1.CertSync
-	now     time.Time
-	cands   []selection.Candidate
-	winner  int            // index into cands, -1 when no candidate is valid
-	target  *corev1.Secret // nil when missing
-	outcome target.Decision
-	wrote   bool
-	err     error // a write that failed, for status
+	cs     *v1alpha1.CertSync
+	now    time.Time
+	cands  []selection.Candidate
+	winner int            // index into cands, -1 when no candidate is valid
+	target *corev1.Secret // nil when missing
+	// targetLeaf is the target's certificate, parsed once (nil if none).
+	targetLeaf *x509.Certificate
+	outcome    target.Decision
+	wrote      bool
+	err        error // a write that failed, for status
 	// outputErr says why the additional output formats could not be made.
 	outputErr error
 
@@ -254,6 +257,7 @@ func (r *CertSyncReconciler) readTarget(ctx context.Context, s *scope) error {
 		return fmt.Errorf("reading target Secret: %w", err)
 	default:
 		s.target = &secret
+		s.targetLeaf = target.CurrentLeaf(&secret)
 	}
 	return nil
 }
@@ -293,7 +297,7 @@ func (r *CertSyncReconciler) syncTarget(ctx context.Context, s *scope) {
 		s.err = fmt.Errorf("writing target Secret %s: %w", desired.Name, err)
 		return
 	}
-	s.target, s.wrote = desired, true
+	s.target, s.targetLeaf, s.wrote = desired, w.Bundle.Leaf, true
 	log.FromContext(ctx).Info("synced target", "secret", desired.Name, "source", w.Source,
 		"sha256", w.Bundle.SHA256(), "serial", certs.SerialHex(w.Bundle.Leaf), "notAfter", w.Bundle.Leaf.NotAfter)
 }

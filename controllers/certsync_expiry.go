@@ -17,7 +17,7 @@ import (
 func deadlines(s *scope) []expiry.Deadline {
 	var ds []expiry.Deadline
 	if s.target != nil && s.outcome.Action != target.Conflict {
-		if leaf := target.CurrentLeaf(s.target); leaf != nil {
+		if leaf := s.targetLeaf; leaf != nil {
 			ds = append(ds, expiry.Deadline{What: "the certificate in Secret " + s.cs.Spec.Target.SecretName, NotAfter: leaf.NotAfter})
 		}
 	}

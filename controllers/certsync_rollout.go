@@ -61,7 +61,7 @@ func (r *CertSyncReconciler) gatherPods(ctx context.Context, s *scope) error {
 	if s.target == nil || s.outcome.Action == target.Conflict {
 		return nil
 	}
-	if leaf := target.CurrentLeaf(s.target); leaf != nil {
+	if leaf := s.targetLeaf; leaf != nil {
 		s.want = certs.Fingerprint(leaf)
 	}
 	s.syncedAt = target.SyncedAt(s.target)

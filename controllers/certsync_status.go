@@ -102,7 +102,7 @@ func certificateInfo(s *scope) *v1alpha1.CertificateInfo {
 	if s.target == nil || s.outcome.Action == target.Conflict {
 		return nil
 	}
-	leaf := target.CurrentLeaf(s.target)
+	leaf := s.targetLeaf
 	if leaf == nil {
 		return nil
 	}
