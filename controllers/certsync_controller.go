@@ -80,9 +80,12 @@ const maxRequeue = 12 * time.Hour
 type CertSyncReconciler struct {
 	// Client reads CertSyncs, pods and workloads from the cache and Secrets
 	// from the API server (see ManagerOptions).
-	Client   client.Client
-	Recorder events.EventRecorder
-	Clock    clock.PassiveClock
+	Client client.Client
+	// APIReader reads around the cache, for the decisions that must not act
+	// on a lagging one (evicting a pod); nil means the manager's.
+	APIReader client.Reader
+	Recorder  events.EventRecorder
+	Clock     clock.PassiveClock
 	// Prober checks what pods serve; its Concurrency bounds the connections
 	// one verification opens at once.
 	Prober *probe.Prober
@@ -128,6 +131,16 @@ type scope struct {
 	// nextFetch is when the next HTTPS source is due.
 	checked   map[string]time.Time
 	nextFetch time.Time
+	// live reads pods and workloads uncached; set on first use.
+	live *liveView
+}
+
+// liveView returns the reconcile's uncached view of pods and workloads.
+func (s *scope) liveView(r *CertSyncReconciler) *liveView {
+	if s.live == nil {
+		s.live = newLiveView(r.APIReader, s.cs.Namespace)
+	}
+	return s.live
 }
 
 func (s *scope) key() types.NamespacedName { return client.ObjectKeyFromObject(s.cs) }
@@ -359,6 +372,9 @@ func (r *CertSyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	if r.HTTPS == nil {
 		r.HTTPS = &sources.HTTPSFetcher{}
+	}
+	if r.APIReader == nil {
+		r.APIReader = mgr.GetAPIReader()
 	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.CertSync{}, secretRefIndex, secretRefs); err != nil {
 		return err

@@ -281,8 +281,20 @@ func (r *CertSyncReconciler) rollBarePods(ctx context.Context, s *scope) error {
 }
 
 // evict evicts pods in order within the CertSync's unavailability budget,
-// through the Eviction API so PodDisruptionBudgets are honoured.
+// through the Eviction API so PodDisruptionBudgets are honoured. Only the
+// pod that was read is evicted, never a successor of the same name.
 func (r *CertSyncReconciler) evict(ctx context.Context, s *scope, pods []*corev1.Pod, why string) (int, error) {
+	return r.evictPods(ctx, s, pods, why, false)
+}
+
+// evictExactly evicts pods only if they are unchanged since they were read
+// from the API server: a pod that started terminating in between is left to
+// go, and nothing is recorded for it.
+func (r *CertSyncReconciler) evictExactly(ctx context.Context, s *scope, pods []*corev1.Pod, why string) (int, error) {
+	return r.evictPods(ctx, s, pods, why, true)
+}
+
+func (r *CertSyncReconciler) evictPods(ctx context.Context, s *scope, pods []*corev1.Pod, why string, unchanged bool) (int, error) {
 	// Evictions made earlier in this reconcile do not show in the cached
 	// pods yet: count them against the budget too.
 	budget := rollout.EvictionBudget(s.cs.Spec.Rollout.Pods.MaxUnavailable, s.allPods()) - s.evicted
@@ -291,9 +303,21 @@ func (r *CertSyncReconciler) evict(ctx context.Context, s *scope, pods []*corev1
 		if n >= budget {
 			break
 		}
-		ev := &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Namespace: p.Namespace, Name: p.Name}}
+		pre := &metav1.Preconditions{UID: &p.UID}
+		if unchanged {
+			pre.ResourceVersion = &p.ResourceVersion
+		}
+		ev := &policyv1.Eviction{
+			ObjectMeta:    metav1.ObjectMeta{Namespace: p.Namespace, Name: p.Name},
+			DeleteOptions: &metav1.DeleteOptions{Preconditions: pre},
+		}
 		err := r.Client.SubResource("eviction").Create(ctx, p, ev)
 		switch {
+		case apierrors.IsConflict(err):
+			// Replaced or changed since it was read: the next reconcile
+			// looks again; an eviction that removed nothing records nothing.
+			log.FromContext(ctx).V(1).Info("eviction skipped: the pod changed since it was read", "pod", p.Name)
+			continue
 		case apierrors.IsTooManyRequests(err):
 			// A PodDisruptionBudget says not now; the next reconcile retries.
 			// Said once per blocked pod, not at every retry.

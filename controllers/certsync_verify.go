@@ -77,27 +77,68 @@ func (r *CertSyncReconciler) verify(ctx context.Context, s *scope) error {
 	if pods, at, ok := r.memory.lastVerification(key, s.want, podsKey, s.now, interval); ok {
 		v.pods, v.at = pods, at
 	} else {
-		p := *r.Prober
-		if t := s.cs.Spec.Verify.Timeout; t != nil {
-			p.Timeout = t.Duration
-		}
 		start := time.Now()
-		results := p.ProbeAll(ctx, targets, serverName(s.cs))
+		results := r.prober(s).ProbeAll(ctx, targets, serverName(s.cs))
 		r.Metrics.VerifyDuration(time.Since(start))
-		v.pods, v.at = verification.Judge(results, s.want), s.now
+		judged, err := r.dropOutgoing(ctx, s, ready, verification.Judge(results, s.want))
+		if err != nil {
+			return err
+		}
+		v.pods, v.at = judged, s.now
 		r.memory.storeVerification(key, s.want, podsKey, s.now, v.pods)
 		log.FromContext(ctx).V(1).Info("verified pods", "pods", len(ready), "endpoints", len(targets), "took", time.Since(start))
 	}
 	return r.remediate(ctx, s, ready)
 }
 
+// dropOutgoing removes from the verdicts the pods that failed verification
+// because they are leaving: a pod of an older revision may serve the previous
+// certificate until it exits, and is no fault. Verified pods are kept
+// whatever their revision, since they do serve the certificate.
+func (r *CertSyncReconciler) dropOutgoing(ctx context.Context, s *scope, ready []*corev1.Pod, judged []verification.PodResult) ([]verification.PodResult, error) {
+	byName := podsByName(ready)
+	kept := judged[:0:0]
+	for _, pr := range judged {
+		p := byName[pr.Pod]
+		if pr.State == probe.Verified || p == nil {
+			kept = append(kept, pr)
+			continue
+		}
+		out, why, err := r.leaving(ctx, s, p)
+		if err != nil {
+			return nil, err
+		}
+		if out {
+			log.FromContext(ctx).V(1).Info("pod on its way out not judged", "pod", p.Name, "state", pr.State, "why", why)
+			continue
+		}
+		kept = append(kept, pr)
+	}
+	return kept, nil
+}
+
+// leaving asks the API server whether a cached pod is gone, terminating, or
+// of an older revision that its controller is replacing.
+func (r *CertSyncReconciler) leaving(ctx context.Context, s *scope, p *corev1.Pod) (bool, string, error) {
+	live, err := s.liveView(r).pod(ctx, p)
+	if err != nil || live == nil {
+		return live == nil && err == nil, "gone", err
+	}
+	return s.liveView(r).outgoing(ctx, live)
+}
+
+func podsByName(pods []*corev1.Pod) map[string]*corev1.Pod {
+	m := make(map[string]*corev1.Pod, len(pods))
+	for _, p := range pods {
+		m[p.Name] = p
+	}
+	return m
+}
+
 // remediate evicts stale pods, once each: a pod that replaces one certsync
 // already evicted for this certificate is reported instead.
 func (r *CertSyncReconciler) remediate(ctx context.Context, s *scope, ready []*corev1.Pod) error {
-	byName := map[string]*corev1.Pod{}
-	for _, p := range ready {
-		byName[p.Name] = p
-	}
+	byName := podsByName(ready)
 	var due []*corev1.Pod
 	for _, pr := range s.verify.pods {
 		p := byName[pr.Pod]
@@ -113,8 +154,64 @@ func (r *CertSyncReconciler) remediate(ctx context.Context, s *scope, ready []*c
 	if len(due) == 0 || !remediates(s.cs) || s.cs.Spec.Suspend {
 		return nil
 	}
-	_, err := r.evict(ctx, s, due, "it serves a stale certificate")
+	confirmed, err := r.confirmStale(ctx, s, due)
+	if err != nil || len(confirmed) == 0 {
+		return err
+	}
+	_, err = r.evictExactly(ctx, s, confirmed, "it serves a stale certificate")
 	return err
+}
+
+// confirmStale keeps the pods the API server confirms are current (there,
+// not terminating, of their workload's current revision) and that still
+// serve a stale certificate when probed again. A verdict may be minutes old
+// and the cache may lag; an eviction is acted on only against what is true
+// now. The pods returned are the live copies, whose resourceVersion the
+// eviction is made conditional on.
+func (r *CertSyncReconciler) confirmStale(ctx context.Context, s *scope, due []*corev1.Pod) ([]*corev1.Pod, error) {
+	var confirmed []*corev1.Pod
+	for _, p := range due {
+		live, err := s.liveView(r).pod(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		if live == nil {
+			continue
+		}
+		out, why, err := s.liveView(r).outgoing(ctx, live)
+		if err != nil {
+			return nil, err
+		}
+		if out || !rollout.Ready(live) {
+			log.FromContext(ctx).V(1).Info("stale pod not evicted: no longer current", "pod", p.Name, "why", why)
+			continue
+		}
+		if !r.stillStale(ctx, s, live) {
+			log.FromContext(ctx).V(1).Info("stale pod not evicted: no longer serves a stale certificate", "pod", p.Name)
+			continue
+		}
+		confirmed = append(confirmed, live)
+	}
+	return confirmed, nil
+}
+
+// stillStale probes one pod again.
+func (r *CertSyncReconciler) stillStale(ctx context.Context, s *scope, p *corev1.Pod) bool {
+	targets := verification.Targets([]*corev1.Pod{p}, s.cs.Spec.Verify.Endpoints)
+	if len(targets) == 0 {
+		return false
+	}
+	judged := verification.Judge(r.prober(s).ProbeAll(ctx, targets, serverName(s.cs)), s.want)
+	return len(judged) == 1 && judged[0].State == probe.Stale
+}
+
+// prober is the reconciler's prober with the CertSync's timeout.
+func (r *CertSyncReconciler) prober(s *scope) *probe.Prober {
+	p := *r.Prober
+	if t := s.cs.Spec.Verify.Timeout; t != nil {
+		p.Timeout = t.Duration
+	}
+	return &p
 }
 
 // remediates says whether stale pods are restarted: by default yes, except

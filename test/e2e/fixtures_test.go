@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -201,15 +202,33 @@ func revisions(g Gomega, ns, sts string) int {
 
 // eventCount counts events of a reason regarding the CertSync.
 func eventCount(g Gomega, ns, reason string) int {
+	return countEvents(eventsOf(g, ns, reason), "")
+}
+
+// eventsOf lists the events of a reason regarding the CertSync.
+func eventsOf(g Gomega, ns, reason string) []eventsv1.Event {
 	var list eventsv1.EventList
 	g.Expect(k8s.List(context.Background(), &list, client.InNamespace(ns))).To(Succeed())
-	n := 0
+	var out []eventsv1.Event
 	for _, e := range list.Items {
 		if e.Reason == reason && e.Regarding.Kind == "CertSync" {
-			n++
-			if e.Series != nil {
-				n += int(e.Series.Count) - 1
-			}
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// countEvents counts the events whose note starts with prefix, each
+// occurrence of a series once.
+func countEvents(evs []eventsv1.Event, prefix string) int {
+	n := 0
+	for _, e := range evs {
+		if !strings.HasPrefix(e.Note, prefix) {
+			continue
+		}
+		n++
+		if e.Series != nil {
+			n += int(e.Series.Count) - 1
 		}
 	}
 	return n
