@@ -3,6 +3,9 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -49,12 +52,24 @@ func simulator(t *testing.T) *mailsim.Simulator {
 }
 
 // podIPs hands each simulated pod its own loopback address, in a range no
-// other test package uses (the local clusters allocate from 127.1, 127.4).
+// other test package uses (the local clusters allocate from 127.1 and
+// 127.100-199).
+// Another test binary on the machine (a second checkout, say) may be using
+// the same range: the counter starts at a random point, and an address whose
+// port is taken is skipped.
 var podIPs atomic.Int32
 
+func init() { podIPs.Store(rand.Int32N(40_000)) }
+
 func nextPodIP() string {
-	n := podIPs.Add(1)
-	return fmt.Sprintf("127.6.%d.%d", n/250, n%250+1)
+	for {
+		n := podIPs.Add(1)
+		ip := fmt.Sprintf("127.6.%d.%d", (n/250)%250, n%250+1)
+		if l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(simPort))); err == nil {
+			_ = l.Close()
+			return ip
+		}
+	}
 }
 
 // simPort is the IMAPS port the simulated pods declare.

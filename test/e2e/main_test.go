@@ -7,6 +7,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,9 +25,12 @@ import (
 	"certsync.io/certsync/test/mailsim"
 )
 
-// podCIDR is this package's own pod range, so that its simulated pods never
-// compete for addresses with another package's cluster running at once.
-const podCIDR = "127.4.0.0/16"
+// podCIDR is this test binary's own pod range, so that its simulated pods
+// never compete for addresses with another cluster running at once: another
+// package's (127.1, the default), or this package's in another checkout on
+// the same machine, which would otherwise answer this operator's probes with
+// its own certificates. One of a hundred /16s, picked at random.
+var podCIDR = fmt.Sprintf("127.%d.0.0/16", 100+rand.IntN(100))
 
 // simLabel marks the pods the simulator plays.
 const simLabel = "certsync-e2e/mailsim"

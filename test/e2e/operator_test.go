@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -49,7 +50,11 @@ func startOperator(t testing.TB, extraArgs ...string) *operatorProcess {
 	t.Cleanup(func() {
 		p.stop()
 		if t.Failed() {
-			t.Logf("operator log (last 60 lines):\n%s", tail(logPath, 60))
+			n := 60
+			if v, err := strconv.Atoi(os.Getenv("CERTSYNC_E2E_LOG_LINES")); err == nil && v > 0 {
+				n = v // more context when debugging a failure
+			}
+			t.Logf("operator log (last %d lines):\n%s", n, tail(logPath, n))
 		}
 	})
 	return p
