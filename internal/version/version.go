@@ -1,15 +1,15 @@
-/*
-Copyright 2026 The certsync authors.
-
-Licensed under the Apache License, Version 2.0.
-*/
-
-// Package version holds what the build stamps into the binary with
-// -ldflags "-X certsync.io/certsync/internal/version.Version=vX.Y.Z".
+// Package version holds the build's version, stamped at link time:
+//
+//	go build -ldflags "-X certsync.io/certsync/internal/version.Version=v0.1.0 \
+//	  -X certsync.io/certsync/internal/version.Commit=$(git rev-parse HEAD) \
+//	  -X certsync.io/certsync/internal/version.Date=$(date -u +%FT%TZ)"
 package version
 
 var (
+	// Version is the release, e.g. v0.1.0; "dev" for an unstamped build.
 	Version = "dev"
-	Commit  = ""
-	Date    = ""
+	// Commit is the git commit the binary was built from.
+	Commit = ""
+	// Date is when the binary was built (RFC 3339).
+	Date = ""
 )
