@@ -22,6 +22,7 @@ LDFLAGS := -s -w -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Commit=$
 IMG ?= ghcr.io/certsync/certsync:$(VERSION)
 PLATFORMS ?= linux/amd64,linux/arm64
 CONTAINER_TOOL ?= docker
+KUBECTL ?= kubectl
 
 # Tests run on 2 shared cores: go test's own parallelism is enough, and a
 # generous timeout covers the first run that builds the control plane.
@@ -107,10 +108,10 @@ uninstall: ## Remove the CRDs (this deletes every CertSync; target Secrets stay)
 
 .PHONY: deploy
 deploy: ## Deploy config/default (CRDs, RBAC, the manager) with image IMG (default: the pinned release).
-	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && kustomize=$$(hack/gotool.sh kustomize) && \
-	printf 'resources:\n- %s/config/default\n' "$(CURDIR)" > "$$tmp/kustomization.yaml" && \
+	@mkdir -p bin && tmp=$$(mktemp -d -p bin deploy.XXXXXX) && trap 'rm -rf "$$tmp"' EXIT && kustomize=$$(hack/gotool.sh kustomize) && \
+	printf 'resources:\n- ../../config/default\n' > "$$tmp/kustomization.yaml" && \
 	if [ "$(origin IMG)" != file ]; then (cd "$$tmp" && "$$kustomize" edit set image ghcr.io/certsync/certsync=$(IMG)); fi && \
-	"$$kustomize" build "$$tmp" | kubectl apply --server-side -f -
+	"$$kustomize" build "$$tmp" | $(KUBECTL) apply --server-side -f -
 
 .PHONY: undeploy
 undeploy: ## Remove what make deploy applied (the CRDs too: this deletes every CertSync; target Secrets stay).
