@@ -1,67 +1,17 @@
 // Command certsync runs the certsync operator: it keeps TLS Secrets filled
-// with the newest valid certificate from their declared sources.
+// with the newest valid certificate from their declared sources. Flags and
+// manager construction live in internal/operator, where tests run them
+// in-process.
 package main
 
 import (
-	"flag"
 	"os"
 
-	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/healthz"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	certsyncv1alpha1 "certsync.io/certsync/api/v1alpha1"
-	"certsync.io/certsync/controllers"
+	"certsync.io/certsync/internal/operator"
 )
 
 func main() {
-	var (
-		metricsAddr string
-		probeAddr   string
-		leaderElect bool
-		ctrlOpts    controllers.Options
-	)
-	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address the Prometheus metrics endpoint binds to; 0 disables it.")
-	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the health and readiness probes bind to.")
-	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader so that only one replica reconciles at a time.")
-	flag.IntVar(&ctrlOpts.VerifyConcurrency, "verify-concurrency", 32, "How many pod endpoints one verification probes at once.")
-	zapOpts := zap.Options{}
-	zapOpts.BindFlags(flag.CommandLine)
-	flag.Parse()
-	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
-	log := ctrl.Log.WithName("setup")
-
-	scheme := runtime.NewScheme()
-	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
-	utilruntime.Must(certsyncv1alpha1.AddToScheme(scheme))
-	utilruntime.Must(cmapi.AddToScheme(scheme))
-
-	opts := controllers.ManagerOptions(scheme)
-	opts.Metrics = metricsserver.Options{BindAddress: metricsAddr}
-	opts.HealthProbeBindAddress = probeAddr
-	opts.LeaderElection = leaderElect
-	opts.LeaderElectionID = "certsync.certsync.io"
-
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), opts)
-	if err != nil {
-		log.Error(err, "unable to create manager")
-		os.Exit(1)
-	}
-	if err := controllers.SetupWithManager(mgr, ctrlOpts); err != nil {
-		log.Error(err, "unable to set up controllers")
-		os.Exit(1)
-	}
-	utilruntime.Must(mgr.AddHealthzCheck("healthz", healthz.Ping))
-	utilruntime.Must(mgr.AddReadyzCheck("readyz", healthz.Ping))
-
-	log.Info("starting manager")
-	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
-		log.Error(err, "manager exited with an error")
-		os.Exit(1)
-	}
+	os.Exit(operator.Main(ctrl.SetupSignalHandler(), os.Args[1:], os.Stdout, os.Stderr, ctrl.GetConfig))
 }

@@ -392,7 +392,7 @@ func (r *CertSyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&appsv1.DaemonSet{}, handler.EnqueueRequestsFromMapFunc(r.certSyncsForWorkload)).
 		// Verification waits on the network; let a slow CertSync not hold
 		// up the others.
-		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
+		WithOptions(controller.Options{}).
 		Named("certsync").
 		Complete(r)
 }

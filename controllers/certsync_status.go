@@ -12,6 +12,7 @@ import (
 
 	"certsync.io/certsync/api/v1alpha1"
 	"certsync.io/certsync/internal/certs"
+	"certsync.io/certsync/internal/health"
 	"certsync.io/certsync/internal/selection"
 	"certsync.io/certsync/internal/target"
 	"certsync.io/certsync/internal/verification"
@@ -37,6 +38,7 @@ func setStatus(s *scope) {
 	setVerified(s)
 	setExpiringSoon(s)
 	setReady(s.cs)
+	health.SetCertSync(s.cs)
 }
 
 // restartsStatus keeps the restart records of the current certificate,

@@ -333,7 +333,7 @@ func (r *SecretSyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.secretSyncsForSecret)).
 		// A token request waits on the network; let a slow endpoint not hold
 		// up the other SecretSyncs.
-		WithOptions(controller.Options{MaxConcurrentReconciles: 4})
+		WithOptions(controller.Options{})
 	// Workload status tells when a restart completes.
 	for _, w := range []client.Object{&appsv1.Deployment{}, &appsv1.StatefulSet{}, &appsv1.DaemonSet{}} {
 		b = b.Watches(w, handler.EnqueueRequestsFromMapFunc(r.secretSyncsForWorkload))

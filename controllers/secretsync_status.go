@@ -11,6 +11,7 @@ import (
 
 	"certsync.io/certsync/api/v1alpha1"
 	"certsync.io/certsync/internal/expiry"
+	"certsync.io/certsync/internal/health"
 	"certsync.io/certsync/internal/opaque"
 )
 
@@ -53,6 +54,7 @@ func setSecretSyncStatus(s *ssScope) {
 	}
 	setSecretExpiringSoon(s, set)
 	setSecretReady(s, set)
+	health.SetSecretSync(s.ss)
 }
 
 type ssSetter func(typ string, status metav1.ConditionStatus, reason, msg string)

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/cache"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	crcache "sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -30,6 +31,9 @@ import (
 func ManagerOptions(scheme *runtime.Scheme) ctrl.Options {
 	return ctrl.Options{
 		Scheme: scheme,
+		// Verification and token requests wait on the network: let a slow
+		// object not hold up the others (--max-concurrent-reconciles).
+		Controller: config.Controller{MaxConcurrentReconciles: 4},
 		Cache: crcache.Options{
 			DefaultTransform: stripMetadata,
 			ByObject: map[client.Object]crcache.ByObject{

@@ -588,7 +588,7 @@ type CertSyncStatus struct {
 // a set of sources. Deleting a CertSync never deletes its target Secret.
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
-// +kubebuilder:resource:shortName=csync,categories=certsync
+// +kubebuilder:resource:shortName=csync,categories=certsync-all
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Source",type=string,JSONPath=`.status.certificate.source`
 // +kubebuilder:printcolumn:name="NotAfter",type=string,JSONPath=`.status.certificate.notAfter`

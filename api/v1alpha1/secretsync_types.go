@@ -413,7 +413,7 @@ type SecretSyncStatus struct {
 // Deleting a SecretSync never deletes its target Secret.
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
-// +kubebuilder:resource:shortName=ssync,categories=certsync
+// +kubebuilder:resource:shortName=ssync,categories=certsync-all
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Source",type=string,JSONPath=`.status.secret.source`
 // +kubebuilder:printcolumn:name="Expires",type=string,JSONPath=`.status.secret.notAfter`

@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"certsync.io/certsync/api/v1alpha1"
+	"certsync.io/certsync/internal/nsguard"
 )
 
 // ReadSecret fetches the material of a secret source for a CertSync in
@@ -23,6 +24,9 @@ func ReadSecret(ctx context.Context, reader client.Reader, ns string, src *v1alp
 	var secret corev1.Secret
 	if err := reader.Get(ctx, key, &secret); err != nil {
 		switch {
+		case nsguard.IsNotWatched(err):
+			// A namespaced install never reads outside its namespaces.
+			return Material{}, &Error{Reason: ReasonNamespaceNotWatched, Message: fmt.Sprintf("Secret %s: %v", key, err)}
 		case apierrors.IsNotFound(err) && key.Namespace != ns:
 			// Across namespaces, "missing" and "not allowed" read the same:
 			// a CertSync must not learn what exists where it may not look.

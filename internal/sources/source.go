@@ -3,7 +3,11 @@
 // internal/certs, so every source kind is distrusted in the same way.
 package sources
 
-import "fmt"
+import (
+	"fmt"
+
+	"certsync.io/certsync/internal/nsguard"
+)
 
 // Reasons a source can fail for. Stable CamelCase: they appear in status.
 const (
@@ -12,6 +16,8 @@ const (
 	ReasonMissingKey   = "MissingKey"
 	ReasonForbidden    = "Forbidden"
 	ReasonAPIError     = "APIError"
+	// ReasonNamespaceNotWatched: the source lives in a namespace outside --watch-namespaces.
+	ReasonNamespaceNotWatched = nsguard.Reason
 )
 
 // Material is what a source yielded, unparsed.

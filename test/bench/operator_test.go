@@ -66,7 +66,7 @@ func startOperator(ctx context.Context, b *testing.B, bin, kubeconfig string) *o
 	}
 	p.cmd = exec.Command(bin,
 		"--kubeconfig="+kubeconfig,
-		"--metrics-bind-address=127.0.0.1:"+port,
+		"--metrics-bind-address=127.0.0.1:"+port, "--metrics-secure=false",
 		"--health-probe-bind-address=0")
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
 	p.cmd.SysProcAttr = sysProcAttr()

@@ -20,7 +20,7 @@ import (
 func TestMetricsEndpoint(t *testing.T) {
 	g := NewWithT(t)
 	addr := freeLoopbackAddr(t)
-	startOperator(t, "--metrics-bind-address="+addr)
+	startOperator(t, "--metrics-bind-address="+addr, "--metrics-secure=false")
 	ns := newNamespace(t)
 	cur := certificate(t, time.Now().Add(-time.Hour))
 	mustCreate(t, legacySecret(ns, cur))

@@ -1,0 +1,114 @@
+// Package operator parses certsync's flags and builds its controller
+// manager, so that main stays a few lines and tests can run the operator
+// in-process exactly as the binary does.
+package operator
+
+import (
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+)
+
+// Flags are the operator's command-line settings. The names are a contract
+// with the Helm chart and config/manager: change them only together.
+type Flags struct {
+	MetricsAddr    string
+	MetricsSecure  bool
+	MetricsCertDir string
+	ProbeAddr      string
+
+	LeaderElect             bool
+	LeaderElectionNamespace string
+	LeaderElectionID        string
+	LeaseDuration           time.Duration
+	RenewDeadline           time.Duration
+	RetryPeriod             time.Duration
+
+	// WatchNamespaces limits every cache, watch and read; empty means all.
+	WatchNamespaces []string
+
+	KubeAPIQPS   float64
+	KubeAPIBurst int
+
+	MaxConcurrentReconciles int
+	VerifyConcurrency       int
+	// StuckReconcileTimeout is how long one reconcile may run before
+	// /healthz reports the manager stuck (and the kubelet restarts it).
+	StuckReconcileTimeout time.Duration
+
+	ShowVersion bool
+	Zap         zap.Options
+}
+
+// Bind registers every flag on fs, with its default, and returns where
+// the values land.
+func Bind(fs *flag.FlagSet) *Flags {
+	f := &Flags{}
+	fs.StringVar(&f.MetricsAddr, "metrics-bind-address", ":8443", "Address the metrics endpoint binds to (HTTPS by default); 0 disables it.")
+	fs.BoolVar(&f.MetricsSecure, "metrics-secure", true, "Serve metrics over HTTPS and require a token allowed to get /metrics (TokenReview and SubjectAccessReview); false serves plain HTTP to anyone.")
+	fs.StringVar(&f.MetricsCertDir, "metrics-cert-dir", "", "Directory holding tls.crt and tls.key for the metrics endpoint; empty generates a self-signed certificate in memory.")
+	fs.StringVar(&f.ProbeAddr, "health-probe-bind-address", ":8081", "Address /healthz and /readyz bind to; 0 disables them.")
+	fs.BoolVar(&f.LeaderElect, "leader-elect", false, "Elect a leader so that only one replica reconciles at a time.")
+	fs.StringVar(&f.LeaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease; empty: the pod's own namespace.")
+	fs.StringVar(&f.LeaderElectionID, "leader-election-id", "certsync.io", "Name of the leader election Lease.")
+	fs.DurationVar(&f.LeaseDuration, "leader-elect-lease-duration", 15*time.Second, "How long a standby replica waits before taking over a lease that is not renewed.")
+	fs.DurationVar(&f.RenewDeadline, "leader-elect-renew-deadline", 10*time.Second, "How long the leader keeps trying to renew its lease before giving up leadership.")
+	fs.DurationVar(&f.RetryPeriod, "leader-elect-retry-period", 2*time.Second, "How often replicas try to acquire or renew the lease.")
+	fs.Func("watch-namespaces", "Comma-separated namespaces to watch (CertSyncs, SecretSyncs, their Secrets, workloads and pods); empty: all namespaces.", func(s string) error {
+		ns, err := ParseNamespaces(s)
+		f.WatchNamespaces = ns
+		return err
+	})
+	fs.Float64Var(&f.KubeAPIQPS, "kube-api-qps", 20, "Queries per second the operator's API client may sustain.")
+	fs.IntVar(&f.KubeAPIBurst, "kube-api-burst", 30, "Burst of queries the operator's API client may send above --kube-api-qps.")
+	fs.IntVar(&f.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "How many CertSyncs (and, separately, SecretSyncs) reconcile at once.")
+	fs.IntVar(&f.VerifyConcurrency, "verify-concurrency", 32, "How many pod endpoints one verification probes at once.")
+	fs.DurationVar(&f.StuckReconcileTimeout, "stuck-reconcile-timeout", 10*time.Minute, "A reconcile running longer than this makes /healthz fail; 0 disables the check.")
+	fs.BoolVar(&f.ShowVersion, "version", false, "Print the version and exit.")
+	f.Zap.BindFlags(fs)
+	return f
+}
+
+// ParseNamespaces splits a --watch-namespaces value, refusing empty or
+// duplicate entries and names that cannot be namespaces.
+func ParseNamespaces(s string) ([]string, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, n := range strings.Split(s, ",") {
+		n = strings.TrimSpace(n)
+		if n == "" {
+			return nil, fmt.Errorf("empty namespace in %q", s)
+		}
+		if !validNamespace(n) {
+			return nil, fmt.Errorf("%q is not a valid namespace name", n)
+		}
+		if seen[n] {
+			return nil, fmt.Errorf("namespace %q listed twice", n)
+		}
+		seen[n] = true
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// validNamespace is the DNS-1123 label rule namespaces follow.
+func validNamespace(n string) bool {
+	if len(n) > 63 {
+		return false
+	}
+	for i, r := range n {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+		case r == '-' && i > 0 && i < len(n)-1:
+		default:
+			return false
+		}
+	}
+	return true
+}
