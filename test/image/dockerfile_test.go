@@ -110,6 +110,7 @@ func TestDockerignoreKeepsEveryPackage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	readInputs(t, root) // go list reads the sources in a subprocess
 	data, err := os.ReadFile(filepath.Join(root, ".dockerignore"))
 	if err != nil {
 		t.Fatal(err)

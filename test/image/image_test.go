@@ -84,6 +84,7 @@ func TestImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	readInputs(t, root)
 	out := filepath.Join(t.TempDir(), "image")
 	cmd := exec.Command("go", "-C", filepath.Join(root, "hack", "tools", "image"), "run", ".",
 		"-src", root, "-out", out, "-tag", testTag,

@@ -146,6 +146,11 @@ func promCRDPaths() ([]string, error) {
 // on first use (hack/gotool.sh).
 func tool(t *testing.T, name string) string {
 	t.Helper()
+	// Here, not in TestMain: go test records the files a test opens only
+	// once the tests run.
+	if err := readInputs(root); err != nil {
+		t.Fatal(err)
+	}
 	var out bytes.Buffer
 	cmd := exec.Command(filepath.Join(root, "hack", "gotool.sh"), name)
 	cmd.Stdout, cmd.Stderr = &out, os.Stderr
