@@ -61,3 +61,15 @@ func execOut(bin string, args ...string) (string, error) {
 	err := cmd.Run()
 	return out.String(), err
 }
+
+// TestKustomizePrometheus: the alert rules' kustomization renders the
+// PrometheusRule, which the API server (with the Prometheus Operator's CRD)
+// accepts.
+func TestKustomizePrometheus(t *testing.T) {
+	kustomize := tool(t, "kustomize")
+	m := decode(t, runTool(t, kustomize, "build", "config/prometheus"))
+	var pr map[string]any
+	m.only(t, "PrometheusRule", &pr)
+	checkPrometheusRule(t, m, "https://github.com/certsync/certsync/blob/main/docs/runbooks.md")
+	dryRunApply(t, m)
+}
