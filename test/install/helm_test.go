@@ -27,8 +27,11 @@ const chartDir = "charts/certsync"
 // rules of config/ — copies, byte for byte (make chart-sync).
 func TestChartFilesInSync(t *testing.T) {
 	pairs := map[string]string{
-		"config/rbac/role.yaml":        chartDir + "/files/rbac/role.yaml",
-		"config/prometheus/rules.yaml": chartDir + "/files/prometheus/rules.yaml",
+		"config/rbac/role.yaml":                 chartDir + "/files/rbac/role.yaml",
+		"config/rbac/leader_election_role.yaml": chartDir + "/files/rbac/leader_election_role.yaml",
+		"config/rbac/metrics_auth_role.yaml":    chartDir + "/files/rbac/metrics_auth_role.yaml",
+		"config/rbac/metrics_reader_role.yaml":  chartDir + "/files/rbac/metrics_reader_role.yaml",
+		"config/prometheus/rules.yaml":          chartDir + "/files/prometheus/rules.yaml",
 	}
 	crds, err := filepath.Glob(filepath.Join(root, "config", "crd", "bases", "*.yaml"))
 	if err != nil || len(crds) == 0 {
@@ -105,7 +108,7 @@ func valueSets(t *testing.T) []string {
 // renders and dry-run applies it.
 func TestHelmChart(t *testing.T) {
 	helm := tool(t, "helm")
-	rules := managerRules(t)
+	rules := rulesOf(t, "role.yaml")
 	for _, tc := range []struct {
 		name  string
 		check func(t *testing.T, m manifest)
@@ -116,6 +119,22 @@ func TestHelmChart(t *testing.T) {
 			m.get(t, "ClusterRole", "", "certsync-manager-role", &cr)
 			if !rulesEqual(cr.Rules, rules) {
 				t.Errorf("ClusterRole certsync-manager-role rules differ from config/rbac/role.yaml:\n%v\n%v", cr.Rules, rules)
+			}
+			// The other roles carry config/rbac's rules too.
+			var le rbacv1.Role
+			m.get(t, "Role", releaseNamespace, "certsync-leader-election-role", &le)
+			if !rulesEqual(le.Rules, rulesOf(t, "leader_election_role.yaml")) {
+				t.Errorf("leader election Role rules differ from config/rbac/leader_election_role.yaml: %v", le.Rules)
+			}
+			for name, file := range map[string]string{
+				"certsync-metrics-auth-role": "metrics_auth_role.yaml",
+				"certsync-metrics-reader":    "metrics_reader_role.yaml",
+			} {
+				var cr rbacv1.ClusterRole
+				m.get(t, "ClusterRole", "", name, &cr)
+				if !rulesEqual(cr.Rules, rulesOf(t, file)) {
+					t.Errorf("ClusterRole %s rules differ from config/rbac/%s: %v", name, file, cr.Rules)
+				}
 			}
 			var pdb policyv1.PodDisruptionBudget
 			m.only(t, "PodDisruptionBudget", &pdb)

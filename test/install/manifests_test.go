@@ -144,14 +144,14 @@ func dryRunProblems(m manifest) []string {
 	return problems
 }
 
-// managerRules returns the rules controller-gen generated into
-// config/rbac/role.yaml.
-func managerRules(t *testing.T) []rbacv1.PolicyRule {
+// rulesOf returns the rules of a Role or ClusterRole of config/rbac
+// (role.yaml is what controller-gen generates from the RBAC markers).
+func rulesOf(t *testing.T, file string) []rbacv1.PolicyRule {
 	t.Helper()
 	var role rbacv1.ClusterRole
-	readYAML(t, filepath.Join(root, "config", "rbac", "role.yaml"), &role)
+	readYAML(t, filepath.Join(root, "config", "rbac", file), &role)
 	if len(role.Rules) == 0 {
-		t.Fatal("config/rbac/role.yaml has no rules")
+		t.Fatalf("config/rbac/%s has no rules", file)
 	}
 	return role.Rules
 }
