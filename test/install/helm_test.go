@@ -156,7 +156,7 @@ func TestHelmChart(t *testing.T) {
 			}
 		}},
 		{"namespaced", func(t *testing.T, m manifest) {
-			checkCommon(t, m, 2, "--watch-namespaces=mail,web")
+			checkCommon(t, m, 2, "--watch-namespaces=mail,web", "--metrics-secure=false")
 			for _, ns := range []string{"mail", "web"} {
 				var r rbacv1.Role
 				m.get(t, "Role", ns, "certsync-manager-role", &r)
@@ -169,9 +169,12 @@ func TestHelmChart(t *testing.T) {
 					t.Errorf("RoleBinding %s: subjects %v", ns, rb.Subjects)
 				}
 			}
-			// No cluster-wide access to any object: the only ClusterRoles
-			// left create TokenReviews/SubjectAccessReviews (secure metrics)
-			// or name /metrics.
+			for _, k := range []string{"ClusterRole", "ClusterRoleBinding"} {
+				if n := m.count(k); n != 0 {
+					t.Errorf("namespaced install renders %d %s(s), want none", n, k)
+				}
+			}
+			// Whatever is added later: no cluster-wide access to any object.
 			for _, o := range m {
 				if o.GetKind() != "ClusterRole" {
 					continue
