@@ -190,6 +190,7 @@ func startOperator(t *testing.T, local *cluster.Local) {
 	t.Helper()
 	fs := flag.NewFlagSet("certsync", flag.ContinueOnError)
 	f := operator.Bind(fs)
+	f.InProcess = true
 	if err := fs.Parse([]string{"--metrics-bind-address=0", "--health-probe-bind-address=0"}); err != nil {
 		t.Fatal(err)
 	}
