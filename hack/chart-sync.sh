@@ -4,6 +4,8 @@
 # the kustomize config (and its tests) use:
 #   config/crd/bases/*.yaml       -> files/crds/
 #   config/rbac/role.yaml         -> files/rbac/role.yaml   (controller-gen's rules)
+#   config/rbac/leader_election_role.yaml, metrics_auth_role.yaml,
+#   metrics_reader_role.yaml      -> files/rbac/            (their rules)
 #   config/prometheus/rules.yaml  -> files/prometheus/rules.yaml
 #
 # Usage: hack/chart-sync.sh          sync (make chart-sync)
@@ -17,6 +19,9 @@ check=false
 pairs=(
   "config/crd/bases:crds"
   "config/rbac/role.yaml:rbac/role.yaml"
+  "config/rbac/leader_election_role.yaml:rbac/leader_election_role.yaml"
+  "config/rbac/metrics_auth_role.yaml:rbac/metrics_auth_role.yaml"
+  "config/rbac/metrics_reader_role.yaml:rbac/metrics_reader_role.yaml"
   "config/prometheus/rules.yaml:prometheus/rules.yaml"
 )
 stale=0

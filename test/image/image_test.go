@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
+	"debug/buildinfo"
 	"debug/elf"
 	"encoding/hex"
 	"encoding/json"
@@ -19,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"strings"
@@ -33,6 +35,8 @@ const (
 	testVersion = "v0.0.0-imagetest.7f3c"
 	testCommit  = "0123456789abcdef0123456789abcdef01234567"
 	testTag     = "registry.invalid/certsync:imagetest"
+
+	fallbackRoots = "golang.org/x/crypto/x509roots/fallback"
 )
 
 // OCI image-spec JSON, only the fields inspected here.
@@ -80,6 +84,7 @@ func TestImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	readInputs(t, root)
 	out := filepath.Join(t.TempDir(), "image")
 	cmd := exec.Command("go", "-C", filepath.Join(root, "hack", "tools", "image"), "run", ".",
 		"-src", root, "-out", out, "-tag", testTag,
@@ -192,6 +197,23 @@ func checkFiles(t *testing.T, files map[string]file, arch string) {
 	if libs, _ := f.ImportedLibraries(); len(libs) > 0 {
 		t.Errorf("/certsync needs shared libraries %v", libs)
 	}
+	// The build: static (cgo off), for this architecture, with the fallback
+	// CA roots (HTTPS sources' default trust in an image with no CA bundle).
+	bi, err := buildinfo.Read(bytes.NewReader(bin.data))
+	if err != nil {
+		t.Fatalf("/certsync build info: %v", err)
+	}
+	settings := map[string]string{}
+	for _, s := range bi.Settings {
+		settings[s.Key] = s.Value
+	}
+	if settings["CGO_ENABLED"] != "0" || settings["GOARCH"] != arch || settings["GOOS"] != "linux" {
+		t.Errorf("/certsync built with CGO_ENABLED=%q GOOS=%q GOARCH=%q, want 0 linux %s",
+			settings["CGO_ENABLED"], settings["GOOS"], settings["GOARCH"], arch)
+	}
+	if !slices.ContainsFunc(bi.Deps, func(m *debug.Module) bool { return m.Path == fallbackRoots }) {
+		t.Errorf("/certsync does not link %s", fallbackRoots)
+	}
 	if pw, ok := files["etc/passwd"]; !ok || !strings.Contains(string(pw.data), ":65532:65532:") {
 		t.Errorf("/etc/passwd does not name user 65532")
 	}
@@ -270,5 +292,3 @@ func readJSON(t *testing.T, path string, v any) {
 		t.Fatalf("%s: %v", path, err)
 	}
 }
-
-

@@ -65,10 +65,15 @@ app.kubernetes.io/component: controller-manager
 {{- end }}
 
 {{/*
-The operator's RBAC rules: those controller-gen generates into
-config/rbac/role.yaml (synced to files/rbac/role.yaml by make chart-sync).
+The rules of a Role or ClusterRole of config/rbac (synced to files/rbac by
+make chart-sync): role.yaml is what controller-gen generates from the
+operator's RBAC markers. Usage: include "certsync.rules" (list $ "role.yaml")
 */}}
-{{- define "certsync.managerRules" -}}
-{{- $role := .Files.Get "files/rbac/role.yaml" | fromYaml }}
+{{- define "certsync.rules" -}}
+{{- $ctx := index . 0 }}
+{{- $role := $ctx.Files.Get (printf "files/rbac/%s" (index . 1)) | fromYaml }}
+{{- if not $role.rules }}
+{{- fail (printf "files/rbac/%s has no rules: run make chart-sync" (index . 1)) }}
+{{- end }}
 {{- toYaml $role.rules }}
 {{- end }}

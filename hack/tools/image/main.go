@@ -215,9 +215,9 @@ func (o options) image(goos, goarch, bin string) (v1.Image, error) {
 	cf.Config.Entrypoint = []string{"/certsync"}
 	cf.Config.Cmd = nil
 	cf.Config.WorkingDir = "/"
-	// No CA bundle in the image: Go reads these only if a user mounts one;
-	// the embedded fallback roots apply otherwise.
-	cf.Config.Env = []string{"PATH=/"}
+	// distroless' PATH, for tools that expect one; the image has nothing
+	// to find on it but /certsync, run by absolute path.
+	cf.Config.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 	cf.Config.Labels = map[string]string{
 		"org.opencontainers.image.title":    "certsync",
 		"org.opencontainers.image.version":  o.version,
