@@ -96,7 +96,7 @@ build: ## Build the operator binary into bin/, version-stamped.
 
 .PHONY: run
 run: ## Run the operator against the current kubeconfig.
-	go run . --metrics-bind-address=:8080 --health-probe-bind-address=:8081
+	go run . --metrics-bind-address=:8080 --metrics-secure=false --health-probe-bind-address=:8081
 
 .PHONY: install
 install: ## Install the CRDs into the current kubeconfig's cluster.

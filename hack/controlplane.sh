@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Builds the control-plane binaries certsync's tests and demo run against —
-# etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok —
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok and
+# kubectl —
 # from Go modules (no release downloads are reachable here), into a cache
 # keyed by version so only the first run pays (~10 min on 2 cores).
 #
 # Usage: hack/controlplane.sh [envtest|cluster]
 #   envtest: etcd + kube-apiserver only (what the integration tests need)
-#   cluster: everything (e2e tests and the demo)
+#   cluster: everything (e2e and docs tests, the demo)
 # Prints the directory holding the binaries on stdout; progress goes to stderr.
 set -euo pipefail
 
@@ -40,6 +41,8 @@ if [ "$what" = cluster ]; then
   build kube-controller-manager k8s k8s.io/kubernetes/cmd/kube-controller-manager
   build kube-scheduler k8s k8s.io/kubernetes/cmd/kube-scheduler
   build kwok kwok sigs.k8s.io/kwok/cmd/kwok
+  # kubectl: the docs test runs every documented command with it.
+  build kubectl k8s k8s.io/kubernetes/cmd/kubectl
   if [ ! -s "$bin/kwok-stages.yaml" ]; then
     # kwok's "fast" stages: nodes become Ready, pods go Running at once.
     stages=$(cd "$root/hack/tools/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)/kustomize/stage

@@ -94,6 +94,8 @@ func (g *guarded) Patch(ctx context.Context, obj client.Object, patch client.Pat
 	return g.Client.Patch(ctx, obj, patch, opts...)
 }
 
+// Apply passes: an apply configuration carries its namespace in typed
+// fields only, and certsync does not use server-side apply.
 func (g *guarded) Apply(ctx context.Context, obj runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
 	return g.Client.Apply(ctx, obj, opts...)
 }

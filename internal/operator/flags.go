@@ -41,6 +41,10 @@ type Flags struct {
 
 	ShowVersion bool
 	Zap         zap.Options
+
+	// InProcess is for tests only (no flag): they start several managers in
+	// one process, so controller names repeat.
+	InProcess bool
 }
 
 // Bind registers every flag on fs, with its default, and returns where

@@ -16,6 +16,7 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	crcache "sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -92,6 +93,9 @@ func ManagerOptions(f *Flags, scheme *k8sruntime.Scheme) ctrl.Options {
 	// a whole lease duration.
 	opts.LeaderElectionReleaseOnCancel = true
 	opts.Controller.MaxConcurrentReconciles = f.MaxConcurrentReconciles
+	if f.InProcess {
+		opts.Controller.SkipNameValidation = ptr.To(true)
+	}
 	if len(f.WatchNamespaces) > 0 {
 		opts.Cache.DefaultNamespaces = map[string]crcache.Config{}
 		for _, ns := range f.WatchNamespaces {

@@ -84,6 +84,10 @@ func TestDocumentedKubectlCommands(t *testing.T) {
 		certstest.WithValidity(time.Now().Add(-time.Hour), time.Now().Add(90*24*time.Hour)))
 	for _, obj := range []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "legacy-pki"}},
+		// Argo CD's ConfigMap, as an Argo CD install has it, for the
+		// documented patch that installs the health check.
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "argocd"}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "argocd", Name: "argocd-cm"}, Data: map[string]string{"url": "https://argocd.example.com"}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "legacy-pki", Name: "mail-tls",
 			Annotations: map[string]string{v1alpha1.AnnotationAllowedNamespaces: "mail"}},
 			Type: corev1.SecretTypeTLS, Data: map[string][]byte{"tls.crt": pair.ChainPEM, "tls.key": pair.KeyPEM}},
@@ -135,6 +139,13 @@ func TestDocumentedKubectlCommands(t *testing.T) {
 		t.Logf("ok: %s", line)
 	}
 	t.Logf("ran %d documented kubectl commands (%d found)", ran, len(cmds))
+
+	// The argocd-cm patch merged the health checks next to what was there.
+	var cm corev1.ConfigMap
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: "argocd", Name: "argocd-cm"}, &cm)).To(Succeed())
+	g.Expect(cm.Data).To(HaveKey("url"))
+	g.Expect(cm.Data).To(HaveKey("resource.customizations.health.certsync.io_CertSync"))
+	g.Expect(cm.Data).To(HaveKey("resource.customizations.health.certsync.io_SecretSync"))
 }
 
 func skipReason(line string) string {
@@ -190,6 +201,7 @@ func startOperator(t *testing.T, local *cluster.Local) {
 	t.Helper()
 	fs := flag.NewFlagSet("certsync", flag.ContinueOnError)
 	f := operator.Bind(fs)
+	f.InProcess = true
 	if err := fs.Parse([]string{"--metrics-bind-address=0", "--health-probe-bind-address=0"}); err != nil {
 		t.Fatal(err)
 	}

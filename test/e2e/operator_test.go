@@ -26,6 +26,12 @@ type operatorProcess struct {
 // test ends (or stop is called). Its log is printed if the test fails.
 func startOperator(t testing.TB, extraArgs ...string) *operatorProcess {
 	t.Helper()
+	return startOperatorAs(t, local.Kubeconfig, extraArgs...)
+}
+
+// startOperatorAs runs the operator with the identity of kubeconfig.
+func startOperatorAs(t testing.TB, kubeconfig string, extraArgs ...string) *operatorProcess {
+	t.Helper()
 	n := operatorRuns.Add(1)
 	logPath := filepath.Join(workDir, fmt.Sprintf("certsync-%d.log", n))
 	f, err := os.Create(logPath)
@@ -34,7 +40,7 @@ func startOperator(t testing.TB, extraArgs ...string) *operatorProcess {
 	}
 	args := append([]string{"--metrics-bind-address=0", "--health-probe-bind-address=0", "--zap-log-level=debug", "--zap-time-encoding=rfc3339nano"}, extraArgs...)
 	cmd := exec.Command(operator, args...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+local.Kubeconfig)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	cmd.Stdout, cmd.Stderr = f, f
 	// The operator must never outlive the test binary.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
