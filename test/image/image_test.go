@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"sort"
@@ -112,6 +113,7 @@ func TestImage(t *testing.T) {
 	}
 
 	var platforms []string
+	ran := false
 	for _, d := range idx.Manifests {
 		if d.Platform == nil {
 			t.Fatalf("index entry %s has no platform", d.Digest)
@@ -131,7 +133,14 @@ func TestImage(t *testing.T) {
 				}
 			}
 			checkFiles(t, files, d.Platform.Architecture)
+			if d.Platform.OS == runtime.GOOS && d.Platform.Architecture == runtime.GOARCH {
+				checkRuns(t, files["certsync"].data)
+				ran = true
+			}
 		})
+	}
+	if !ran {
+		t.Logf("no image platform is this machine's (%s/%s): /certsync --version not run", runtime.GOOS, runtime.GOARCH)
 	}
 	sort.Strings(platforms)
 	if want := []string{"linux/amd64", "linux/arm64"}; !slices.Equal(platforms, want) {
@@ -169,6 +178,25 @@ func platformDigests(t *testing.T, dir string) map[string]string {
 		}
 	}
 	return out
+}
+
+// checkRuns runs the image's binary for this machine's platform, as the
+// entrypoint would, with --version: the stamp reaches what users see.
+func checkRuns(t *testing.T, exe []byte) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "certsync")
+	if err := os.WriteFile(path, exe, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(path, "--version").CombinedOutput()
+	if err != nil {
+		t.Fatalf("/certsync --version: %v\n%s", err, out)
+	}
+	for _, want := range []string{testVersion, testCommit, "2026-01-02T03:04:05Z"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("/certsync --version printed %q, want it to name %q", out, want)
+		}
+	}
 }
 
 func checkConfig(t *testing.T, cf configFile, os, arch string) {
