@@ -9,8 +9,11 @@ Licensed under the Apache License, Version 2.0.
 // image layout into a temporary directory and inspects what a runtime
 // would run — per platform (linux/amd64 and linux/arm64) the config's user
 // (65532:65532), entrypoint (/certsync) and labels, and the layer's files:
-// a static binary for that architecture with the version stamped in, and no
-// shell.
+// a static binary for that architecture with the version stamped in and the
+// fallback CA roots linked, and no shell. The binary for this machine runs
+// with --version; a rebuild gives the same digest. The Dockerfile and
+// .dockerignore, which no test can build here (no container runtime), are
+// checked to say the same.
 //
 //	go test ./test/image/
 package image
