@@ -191,7 +191,16 @@ func TestHelmChart(t *testing.T) {
 			}
 		}},
 		{"monitoring", func(t *testing.T, m manifest) {
-			checkCommon(t, m, 2)
+			d := checkCommon(t, m, 2, "--metrics-cert-dir=/metrics-certs")
+			mounted := false
+			for _, v := range d.Spec.Template.Spec.Volumes {
+				if v.Secret != nil && v.Secret.SecretName == "certsync-metrics-tls" {
+					mounted = true
+				}
+			}
+			if !mounted {
+				t.Errorf("metrics.certSecret is not mounted: volumes %v", d.Spec.Template.Spec.Volumes)
+			}
 			var sm struct {
 				Metadata struct {
 					Labels map[string]string `json:"labels"`
@@ -216,7 +225,7 @@ func TestHelmChart(t *testing.T) {
 			}
 		}},
 		{"networkpolicy", func(t *testing.T, m manifest) {
-			checkCommon(t, m, 2)
+			checkCommon(t, m, 2, "--stuck-reconcile-timeout=5m", "--zap-encoder=json", "--zap-log-level=debug")
 			var np networkingv1.NetworkPolicy
 			m.only(t, "NetworkPolicy", &np)
 			if len(np.Spec.PolicyTypes) != 2 {
