@@ -145,6 +145,11 @@ func TestAlertsAreDocumented(t *testing.T) {
 			if u := r.Annotations["runbook_url"]; u != "" && !strings.HasSuffix(u, runbooksFile+"#"+anchor) {
 				t.Errorf("%s: runbook_url = %q, want it to end in %s#%s", name, u, runbooksFile, anchor)
 			}
+			// Alertmanager, Slack or a pager show the URL out of context: a
+			// relative one leads nowhere.
+			if u := r.Annotations["runbook_url"]; u != "" && !strings.HasPrefix(u, "https://") {
+				t.Errorf("%s: runbook_url = %q is not an absolute https:// URL", name, u)
+			}
 			if !anchors[anchor] {
 				t.Errorf("%s: %s has no section with anchor #%s (a heading \"## %s\")", name, runbooksFile, anchor, name)
 			}
