@@ -86,13 +86,15 @@ func TestImage(t *testing.T) {
 	}
 	readInputs(t, root)
 	out := filepath.Join(t.TempDir(), "image")
-	cmd := exec.Command("go", "-C", filepath.Join(root, "hack", "tools", "image"), "run", ".",
-		"-src", root, "-out", out, "-tag", testTag,
-		"-version", testVersion, "-commit", testCommit, "-date", "2026-01-02T03:04:05Z")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("building the image: %v\n%s", err, stderr.String())
+	buildImage(t, root, out)
+	// Reproducible: the same sources and flags give the same image (file
+	// times and the creation date come from -date, the build is -trimpath).
+	// Rebuilt for one platform only, to keep the test short.
+	again := filepath.Join(t.TempDir(), "again")
+	buildImage(t, root, again, "-platforms", "linux/amd64")
+	first, second := platformDigests(t, out), platformDigests(t, again)
+	if first["linux/amd64"] == "" || first["linux/amd64"] != second["linux/amd64"] {
+		t.Errorf("two builds of the same sources: linux/amd64 image digests %q and %q", first["linux/amd64"], second["linux/amd64"])
 	}
 
 	var top index
@@ -135,6 +137,38 @@ func TestImage(t *testing.T) {
 	if want := []string{"linux/amd64", "linux/arm64"}; !slices.Equal(platforms, want) {
 		t.Errorf("platforms %v, want %v", platforms, want)
 	}
+}
+
+// buildImage runs make image's tool, writing the layout to out.
+func buildImage(t *testing.T, root, out string, extra ...string) {
+	t.Helper()
+	args := append([]string{"-C", filepath.Join(root, "hack", "tools", "image"), "run", ".",
+		"-src", root, "-out", out, "-tag", testTag,
+		"-version", testVersion, "-commit", testCommit, "-date", "2026-01-02T03:04:05Z"}, extra...)
+	cmd := exec.Command("go", args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("building the image: %v\n%s", err, stderr.String())
+	}
+}
+
+// platformDigests returns the image manifest digest per os/arch of a layout.
+func platformDigests(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	var top, idx index
+	readJSON(t, filepath.Join(dir, "index.json"), &top)
+	if len(top.Manifests) != 1 {
+		t.Fatalf("%s: %d manifests in index.json, want 1", dir, len(top.Manifests))
+	}
+	readBlob(t, dir, top.Manifests[0], &idx)
+	out := map[string]string{}
+	for _, d := range idx.Manifests {
+		if d.Platform != nil {
+			out[d.Platform.OS+"/"+d.Platform.Architecture] = d.Digest
+		}
+	}
+	return out
 }
 
 func checkConfig(t *testing.T, cf configFile, os, arch string) {

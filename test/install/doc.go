@@ -13,7 +13,8 @@ Licensed under the Apache License, Version 2.0.
 //     (RBAC as config/rbac, alert rules as config/prometheus, the flag
 //     contract, restricted security) and server-side dry-run applied;
 //   - config/default rendered by kustomize, alone and with the
-//     ServiceMonitor component, and server-side dry-run applied;
+//     ServiceMonitor component, config/namespaced (Roles only) and
+//     config/prometheus, each checked and server-side dry-run applied;
 //   - the chart's copies of the CRDs, RBAC rules and alert rules are those
 //     of config/ (make chart-sync).
 //

@@ -73,3 +73,25 @@ func TestKustomizePrometheus(t *testing.T) {
 	checkPrometheusRule(t, m, "https://github.com/certsync/certsync/blob/main/docs/runbooks.md")
 	dryRunApply(t, m)
 }
+
+// TestKustomizeNamespaced: config/namespaced renders Roles only (no
+// ClusterRole, no ClusterRoleBinding), a manager confined to its namespace
+// whose args the operator accepts, and dry-run applies.
+func TestKustomizeNamespaced(t *testing.T) {
+	kustomize := tool(t, "kustomize")
+	m := decode(t, runTool(t, kustomize, "build", "config/namespaced"))
+	for _, k := range []string{"ClusterRole", "ClusterRoleBinding"} {
+		if n := m.count(k); n != 0 {
+			t.Errorf("config/namespaced renders %d %s(s), want none", n, k)
+		}
+	}
+	var d appsv1.Deployment
+	m.get(t, "Deployment", releaseNamespace, "certsync-controller-manager", &d)
+	checkManager(t, &d, 2, "--leader-elect", "--watch-namespaces="+releaseNamespace, "--metrics-secure=false")
+	var r rbacv1.Role
+	m.get(t, "Role", releaseNamespace, "certsync-manager-role", &r)
+	if !rulesEqual(r.Rules, rulesOf(t, "role.yaml")) {
+		t.Errorf("config/namespaced's Role rules differ from config/rbac/role.yaml")
+	}
+	dryRunApply(t, m)
+}
