@@ -160,6 +160,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, cfg func
 		fmt.Fprintln(stdout, VersionString())
 		return 0
 	}
+	f.Zap.Level = CapVerbosity(f.Zap.Level)
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&f.Zap), zap.WriteTo(stderr)))
 	log := ctrl.Log.WithName("setup")
 	restCfg, err := cfg()

@@ -38,11 +38,17 @@ type Local struct {
 	Dir        string       // temp dir holding <name>.log of each child
 	NodeName   string       // the one fake Node, Ready and schedulable
 
-	log      io.Writer
-	podCIDR  string
-	children []*child
-	stopOnce sync.Once
-	stopErr  error
+	// AuditLog is the API server's audit log (JSON lines), when
+	// Options.AuditPolicy asked for one.
+	AuditLog string
+
+	log       io.Writer
+	podCIDR   string
+	children  []*child
+	apiProc   *apiServerProc // how to start kube-apiserver again
+	apiserver *child         // kube-apiserver once restarted by StartAPIServer
+	stopOnce  sync.Once
+	stopErr   error
 }
 
 // Options configure StartLocal.
@@ -53,6 +59,10 @@ type Options struct {
 	// packages that run at once give each cluster its own range, so their
 	// simulated pods never compete for an address and port.
 	PodCIDR string
+	// AuditPolicy, when set, is an audit.k8s.io/v1 Policy (YAML) the API
+	// server logs requests by, to Local.AuditLog: what the fault suite counts
+	// evictions and restarts by, and checks permissions against.
+	AuditPolicy string
 }
 
 // StartLocal starts a local cluster and returns once its Node is Ready and
@@ -82,6 +92,20 @@ func StartLocal(ctx context.Context, opts Options) (l *Local, err error) {
 
 	if l.Env, err = newEnvironment(bin, opts.ExtraCRDPaths); err != nil {
 		return l, err
+	}
+	if opts.AuditPolicy != "" {
+		policy := filepath.Join(l.Dir, "audit-policy.yaml")
+		if err = os.WriteFile(policy, []byte(opts.AuditPolicy), 0o600); err != nil {
+			return l, err
+		}
+		l.AuditLog = filepath.Join(l.Dir, "audit.log")
+		// Blocking mode: an event is written before its response is sent,
+		// so what a test observed is already in the log.
+		l.Env.ControlPlane.GetAPIServer().Configure().
+			Set("audit-policy-file", policy).
+			Set("audit-log-path", l.AuditLog).
+			Set("audit-log-mode", "blocking").
+			Set("audit-log-format", "json")
 	}
 	if _, err = l.Env.Start(); err != nil {
 		return l, fmt.Errorf("start etcd and kube-apiserver: %w", err)

@@ -136,7 +136,7 @@ func TestDocumentedKubectlCommands(t *testing.T) {
 			continue
 		}
 		ran++
-		t.Logf("ok: %s", line)
+		t.Logf("ok: %s\n%s", line, indent(out))
 	}
 	t.Logf("ran %d documented kubectl commands (%d found)", ran, len(cmds))
 

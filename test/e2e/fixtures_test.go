@@ -54,8 +54,11 @@ func mustCreate(t testing.TB, obj client.Object) {
 }
 
 // certificate is one issued by the legacy PKI, valid from notBefore.
+// Its key is registered for the secrets hygiene check.
 func certificate(t testing.TB, notBefore time.Time) *certstest.Pair {
-	return certstest.New(t, certstest.WithDNSNames(mailHost), certstest.WithValidity(notBefore, notBefore.Add(90*24*time.Hour)))
+	p := certstest.New(t, certstest.WithDNSNames(mailHost), certstest.WithValidity(notBefore, notBefore.Add(90*24*time.Hour)))
+	registerSecret("private key of a test certificate", p.KeyPEM)
+	return p
 }
 
 func legacySecret(ns string, p *certstest.Pair) *corev1.Secret {

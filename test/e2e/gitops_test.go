@@ -198,7 +198,11 @@ func expectHealth(t *testing.T, script string, obj client.Object, wantK status.S
 	g.Expect(err).NotTo(HaveOccurred())
 	argo, amsg, err := gitops.ArgoHealth(script, obj)
 	g.Expect(err).NotTo(HaveOccurred())
-	t.Logf("%s %s/%s: kstatus %s (%s); Argo CD %s (%s)", obj.GetObjectKind().GroupVersionKind().Kind, obj.GetNamespace(), obj.GetName(), k, kmsg, argo, amsg)
+	kind := "CertSync"
+	if _, ok := obj.(*v1alpha1.SecretSync); ok {
+		kind = "SecretSync"
+	}
+	t.Logf("%s %s/%s: kstatus %s (%s); Argo CD %s (%s)", kind, obj.GetNamespace(), obj.GetName(), k, kmsg, argo, amsg)
 	g.Expect(k).To(Equal(wantK), kmsg)
 	g.Expect(argo).To(Equal(wantArgo), amsg)
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/go-logr/logr"
@@ -41,6 +42,8 @@ var (
 	sim      *mailsim.Simulator
 	operator string // path of the built certsync binary
 	workDir  string
+	// operatorKubeconfig authenticates as the operator's ServiceAccount.
+	operatorKubeconfig string
 )
 
 func TestMain(m *testing.M) {
@@ -59,13 +62,15 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(workDir)
+	if os.Getenv("CERTSYNC_E2E_KEEP") == "" {
+		defer os.RemoveAll(workDir)
+	}
 
 	if operator, err = buildOperator(workDir); err != nil {
 		fmt.Fprintln(os.Stderr, "building certsync:", err)
 		return 1
 	}
-	local, err = cluster.StartLocal(ctx, cluster.Options{PodCIDR: podCIDR})
+	local, err = cluster.StartLocal(ctx, cluster.Options{PodCIDR: podCIDR, AuditPolicy: auditPolicy})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "starting the local cluster:", err)
 		return 1
@@ -77,6 +82,10 @@ func run(m *testing.M) int {
 	utilruntime.Must(v1alpha1.AddToScheme(scheme))
 	if k8s, err = client.New(local.Config, client.Options{Scheme: scheme}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if operatorKubeconfig, err = setUpOperatorIdentity(ctx, workDir); err != nil {
+		fmt.Fprintln(os.Stderr, "operator identity:", err)
 		return 1
 	}
 	sel := labels.SelectorFromSet(labels.Set{simLabel: "true"})
@@ -94,7 +103,31 @@ func run(m *testing.M) int {
 		stopSim()
 		<-simDone
 	}()
-	return m.Run()
+	code := m.Run()
+	if code != 0 || testing.Short() {
+		return code
+	}
+	return afterRun(ctx)
+}
+
+// afterRun checks what the whole run left behind: the operator needed no
+// permission the shipped RBAC lacks, and leaked no secret anywhere.
+func afterRun(ctx context.Context) int {
+	code := 0
+	unused, err := checkLeastPrivilege()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL least privilege:", err)
+		code = 1
+	}
+	fmt.Printf("least privilege: the operator ran as %s under config/rbac only; grants no request of this run exercised: %s\n",
+		operatorUser, strings.Join(unused, ", "))
+	summary, err := checkHygiene(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL secrets hygiene:", err)
+		code = 1
+	}
+	fmt.Printf("secrets hygiene: scanned %s\n", summary)
+	return code
 }
 
 // buildOperator builds the real certsync binary, as a user would run it.

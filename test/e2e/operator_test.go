@@ -24,9 +24,12 @@ type operatorProcess struct {
 
 // startOperator runs the certsync binary against the local cluster until the
 // test ends (or stop is called). Its log is printed if the test fails.
+//
+// It runs as the operator's ServiceAccount, authorised only by config/rbac,
+// and logs at the most verbose level (which the hygiene check then scans).
 func startOperator(t testing.TB, extraArgs ...string) *operatorProcess {
 	t.Helper()
-	return startOperatorAs(t, local.Kubeconfig, extraArgs...)
+	return startOperatorAs(t, operatorKubeconfig, extraArgs...)
 }
 
 // startOperatorAs runs the operator with the identity of kubeconfig.
@@ -34,25 +37,10 @@ func startOperatorAs(t testing.TB, kubeconfig string, extraArgs ...string) *oper
 	t.Helper()
 	n := operatorRuns.Add(1)
 	logPath := filepath.Join(workDir, fmt.Sprintf("certsync-%d.log", n))
-	f, err := os.Create(logPath)
+	p, err := startOperatorProcess(logPath, kubeconfig, extraArgs...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	args := append([]string{"--metrics-bind-address=0", "--health-probe-bind-address=0", "--zap-log-level=debug", "--zap-time-encoding=rfc3339nano"}, extraArgs...)
-	cmd := exec.Command(operator, args...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
-	cmd.Stdout, cmd.Stderr = f, f
-	// The operator must never outlive the test binary.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &operatorProcess{cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		_ = f.Close()
-		close(p.done)
-	}()
 	t.Cleanup(func() {
 		p.stop()
 		if t.Failed() {
@@ -64,6 +52,33 @@ func startOperatorAs(t testing.TB, kubeconfig string, extraArgs ...string) *oper
 		}
 	})
 	return p
+}
+
+// startOperatorProcess runs the certsync binary as the identity of
+// kubeconfig, logging to logPath.
+func startOperatorProcess(logPath, kubeconfig string, extraArgs ...string) (*operatorProcess, error) {
+	f, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	// Level 10 enables every V-level: the most verbose log there is.
+	args := append([]string{"--metrics-bind-address=0", "--health-probe-bind-address=0", "--zap-log-level=10", "--zap-time-encoding=rfc3339nano"}, extraArgs...)
+	cmd := exec.Command(operator, args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	cmd.Stdout, cmd.Stderr = f, f
+	// The operator must never outlive the test binary.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	p := &operatorProcess{cmd: cmd, log: logPath, done: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		_ = f.Close()
+		close(p.done)
+	}()
+	return p, nil
 }
 
 // stop terminates the operator and waits for it to exit.

@@ -13,19 +13,38 @@ import (
 	lua "github.com/yuin/gopher-lua"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+
+	"certsync.io/certsync/api/v1alpha1"
 
 	"certsync.io/certsync/test/cluster"
 )
 
-// Unstructured converts a typed object as the tools see it (its JSON).
+// Unstructured converts a typed object as the tools see it (its JSON,
+// apiVersion and kind included: typed clients leave them empty).
 func Unstructured(obj runtime.Object) (*unstructured.Unstructured, error) {
 	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
 	if err != nil {
 		return nil, err
 	}
-	return &unstructured.Unstructured{Object: m}, nil
+	u := &unstructured.Unstructured{Object: m}
+	if u.GetKind() == "" {
+		gvk, err := apiutil.GVKForObject(obj, scheme)
+		if err != nil {
+			return nil, err
+		}
+		u.SetGroupVersionKind(gvk)
+	}
+	return u, nil
 }
+
+var scheme = func() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(v1alpha1.AddToScheme(s))
+	return s
+}()
 
 // KStatus is kstatus's verdict on obj.
 func KStatus(obj runtime.Object) (status.Status, string, error) {

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -29,6 +30,20 @@ type listenSpec struct {
 // Readiness is not required: a server listens before its probes pass.
 func running(pod *corev1.Pod) bool {
 	return pod.Status.Phase == corev1.PodRunning && pod.Status.PodIP != ""
+}
+
+// AnswerDelayAnnotation on a pod (a Go duration, set through its template)
+// makes it a slow server: every connection waits that long before the
+// greeting or the TLS handshake, so a verification lasts long enough for a
+// test to act while it is under way.
+const AnswerDelayAnnotation = "mailsim.certsync.io/answer-delay"
+
+func answerDelay(pod *corev1.Pod) time.Duration {
+	d, err := time.ParseDuration(pod.Annotations[AnswerDelayAnnotation])
+	if err != nil || d < 0 {
+		return 0
+	}
+	return d
 }
 
 func broken(pod *corev1.Pod) bool {

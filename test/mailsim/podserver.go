@@ -7,6 +7,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 )
@@ -18,10 +19,12 @@ type podServer struct {
 	name   string
 	host   string // what the servers call themselves in greetings
 	broken bool
+	delay  time.Duration   // AnswerDelayAnnotation
 	wg     *sync.WaitGroup // the Simulator's, so Run can wait for every goroutine
 
-	cert   atomic.Pointer[servedCert]
-	tlsCfg *tls.Config
+	cert     atomic.Pointer[servedCert]
+	accepted atomic.Int64
+	tlsCfg   *tls.Config
 
 	mu        sync.Mutex
 	ip        string
@@ -106,8 +109,15 @@ func (ps *podServer) accept(l *listener) {
 			c.Close()
 			return
 		}
+		ps.accepted.Add(1)
 		ps.wg.Go(func() {
 			defer l.untrack(c)
+			if ps.delay > 0 {
+				// A busy server: the client waits before the greeting or
+				// the handshake. Closing the listener closes c, which
+				// serveConn then notices at once.
+				time.Sleep(ps.delay)
+			}
 			serveConn(c, l.spec, ps.tlsCfg, ps.host)
 		})
 	}
@@ -152,6 +162,7 @@ func (ps *podServer) state() (st PodState, active bool) {
 		NotAfter: cert.notAfter,
 		Stale:    ps.stale,
 		Broken:   ps.broken,
+		Accepted: ps.accepted.Load(),
 	}
 	for _, addr := range sortedKeys(ps.listeners) {
 		st.Addrs = append(st.Addrs, addr)

@@ -49,6 +49,9 @@ type PodState struct {
 	Stale bool `json:"stale,omitempty"`
 	// Broken: the pod carries BrokenAnnotation.
 	Broken bool `json:"broken,omitempty"`
+	// Accepted counts the connections the pod accepted (every port), so a
+	// test can tell that a verification is under way.
+	Accepted int64 `json:"accepted"`
 }
 
 // Simulator serves the simulated pods' endpoints. Create it with New and run
@@ -245,6 +248,7 @@ func (s *Simulator) reconcile(ctx context.Context, key string) error {
 			return err
 		}
 		ps = newPodServer(pod.UID, pod.Name, cert, broken(pod), &s.wg)
+		ps.delay = answerDelay(pod)
 		s.mu.Lock()
 		s.servers[key] = ps
 		s.mu.Unlock()
