@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"certsync.io/certsync/api/v1alpha1"
+	"certsync.io/certsync/internal/health"
 )
 
 const (
@@ -86,7 +87,9 @@ func (d *demo) showStatus(ctx context.Context) error {
 	}
 	var rows [][]string
 	for _, typ := range []string{v1alpha1.ConditionReady, v1alpha1.ConditionSourcesReady, v1alpha1.ConditionSynced,
-		v1alpha1.ConditionRolledOut, v1alpha1.ConditionVerified} {
+		v1alpha1.ConditionRolledOut, v1alpha1.ConditionVerified,
+		// What Flux and Argo CD act on: True means a human is needed.
+		health.ConditionStalled} {
 		if c := meta.FindStatusCondition(cs.Status.Conditions, typ); c != nil {
 			rows = append(rows, []string{c.Type, string(c.Status), c.Reason, c.Message})
 		}

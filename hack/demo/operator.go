@@ -2,32 +2,26 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 
-	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	"certsync.io/certsync/api/v1alpha1"
-	"certsync.io/certsync/controllers"
+	"certsync.io/certsync/internal/operator"
 )
 
 // startOperator runs the certsync manager in this process, exactly as
-// main.go wires it, logging to a file so the terminal shows the story.
+// main.go builds it (internal/operator), logging to a file so the terminal
+// shows the story. Metrics are plain HTTP on loopback so the demo can curl
+// them.
 func (d *demo) startOperator(ctx context.Context) error {
 	d.title("Starting the certsync operator")
-	scheme := runtime.NewScheme()
-	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
-	utilruntime.Must(v1alpha1.AddToScheme(scheme))
-	utilruntime.Must(cmapi.AddToScheme(scheme))
+	scheme := operator.Scheme()
 
 	d.operatorLog = filepath.Join(d.local.Dir, "certsync-operator.log")
 	f, err := os.Create(d.operatorLog)
@@ -36,17 +30,16 @@ func (d *demo) startOperator(ctx context.Context) error {
 	}
 	ctrl.SetLogger(zap.New(zap.WriteTo(f)))
 
-	opts := controllers.ManagerOptions(scheme)
 	if d.metricsAddr, err = freeLoopbackAddr(); err != nil {
 		return err
 	}
-	opts.Metrics = metricsserver.Options{BindAddress: d.metricsAddr}
-	opts.HealthProbeBindAddress = "0"
-	mgr, err := ctrl.NewManager(d.local.Config, opts)
-	if err != nil {
+	fs := flag.NewFlagSet("certsync", flag.ContinueOnError)
+	flags := operator.Bind(fs)
+	if err := fs.Parse([]string{"--metrics-bind-address=" + d.metricsAddr, "--metrics-secure=false", "--health-probe-bind-address=0"}); err != nil {
 		return err
 	}
-	if err := controllers.SetupWithManager(mgr, controllers.Options{}); err != nil {
+	mgr, err := operator.NewManager(d.local.Config, flags, ctrl.Log.WithName("operator"))
+	if err != nil {
 		return err
 	}
 	// The operator stops before the cluster does: kube-apiserver waits for

@@ -42,7 +42,9 @@ func TestGuard(t *testing.T) {
 	for name, write := range map[string]func(client.Object) error{
 		"create": func(o client.Object) error { return c.Create(ctx, o) },
 		"update": func(o client.Object) error { return c.Update(ctx, o) },
-		"patch":  func(o client.Object) error { return c.Patch(ctx, o, client.MergeFrom(o.DeepCopyObject().(client.Object))) },
+		"patch": func(o client.Object) error {
+			return c.Patch(ctx, o, client.MergeFrom(o.DeepCopyObject().(client.Object)))
+		},
 		"delete": func(o client.Object) error { return c.Delete(ctx, o) },
 	} {
 		if err := write(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "other", Name: "s"}}); !IsNotWatched(err) {
