@@ -155,7 +155,7 @@ func scrapeAll(ctx context.Context, certSyncs int) (string, error) {
 		return "", err
 	}
 	addr := l
-	p, err := startOperatorProcess(filepath.Join(workDir, "certsync-hygiene.log"), "--metrics-bind-address="+addr, "--metrics-secure=false")
+	p, err := startOperatorProcess(filepath.Join(workDir, "certsync-hygiene.log"), operatorKubeconfig, "--metrics-bind-address="+addr, "--metrics-secure=false")
 	if err != nil {
 		return "", err
 	}

@@ -29,9 +29,16 @@ type operatorProcess struct {
 // and logs at the most verbose level (which the hygiene check then scans).
 func startOperator(t testing.TB, extraArgs ...string) *operatorProcess {
 	t.Helper()
+	return startOperatorAs(t, operatorKubeconfig, extraArgs...)
+}
+
+// startOperatorAs is startOperator with another kubeconfig (the same
+// identity through a proxy, say).
+func startOperatorAs(t testing.TB, kubeconfig string, extraArgs ...string) *operatorProcess {
+	t.Helper()
 	n := operatorRuns.Add(1)
 	logPath := filepath.Join(workDir, fmt.Sprintf("certsync-%d.log", n))
-	p, err := startOperatorProcess(logPath, extraArgs...)
+	p, err := startOperatorProcess(logPath, kubeconfig, extraArgs...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +56,7 @@ func startOperator(t testing.TB, extraArgs ...string) *operatorProcess {
 }
 
 // startOperatorProcess runs the certsync binary, logging to logPath.
-func startOperatorProcess(logPath string, extraArgs ...string) (*operatorProcess, error) {
+func startOperatorProcess(logPath, kubeconfig string, extraArgs ...string) (*operatorProcess, error) {
 	f, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -57,7 +64,7 @@ func startOperatorProcess(logPath string, extraArgs ...string) (*operatorProcess
 	// Level 10 enables every V-level: the most verbose log there is.
 	args := append([]string{"--metrics-bind-address=0", "--health-probe-bind-address=0", "--zap-log-level=10", "--zap-time-encoding=rfc3339nano"}, extraArgs...)
 	cmd := exec.Command(operator, args...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+operatorKubeconfig)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	cmd.Stdout, cmd.Stderr = f, f
 	// The operator must never outlive the test binary.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
