@@ -53,6 +53,11 @@ func (l *Local) StopAPIServer() error {
 
 // StartAPIServer starts kube-apiserver again after StopAPIServer, as a child
 // of this process (stopped by Stop), and returns once it answers /readyz.
+// kube-controller-manager and kube-scheduler are restarted then too, as in
+// a real cluster, where they run with leader election and exit when they
+// cannot renew their lease through an outage; left running here, the
+// scheduler's cache goes wrong across the outage (pods stay Pending) and
+// the controller-manager takes up to a minute to resume.
 func (l *Local) StartAPIServer(ctx context.Context) error {
 	if l.apiProc == nil {
 		return errors.New("StartAPIServer without StopAPIServer")
@@ -67,13 +72,44 @@ func (l *Local) StartAPIServer(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
+	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
 		if err := c.exited(); err != nil {
 			return false, err
 		}
 		body, err := cs.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
 		return err == nil && string(body) == "ok", nil
 	})
+	if err != nil {
+		return err
+	}
+	for _, name := range []string{"kube-controller-manager", "kube-scheduler"} {
+		if err := l.restartChild(name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// restartChild stops the child of that name and starts it again with the
+// same command line; the new one logs to <name>-<n>.log.
+func (l *Local) restartChild(name string) error {
+	for i, c := range l.children {
+		if c.name != name {
+			continue
+		}
+		if err := c.stop(30 * time.Second); err != nil {
+			return err
+		}
+		l.restarts++
+		n, err := startChild(l.Dir, fmt.Sprintf("%s-%d", name, l.restarts), c.cmd.Path, c.cmd.Args[1:], c.cmd.Env)
+		if err != nil {
+			return err
+		}
+		n.name = name
+		l.children[i] = n
+		return nil
+	}
+	return fmt.Errorf("no child %s", name)
 }
 
 // findAPIServer finds the kube-apiserver envtest started for this process:

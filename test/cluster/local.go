@@ -47,6 +47,7 @@ type Local struct {
 	children  []*child
 	apiProc   *apiServerProc // how to start kube-apiserver again
 	apiserver *child         // kube-apiserver once restarted by StartAPIServer
+	restarts  int            // children restarted, for their log names
 	stopOnce  sync.Once
 	stopErr   error
 }

@@ -88,21 +88,11 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "operator identity:", err)
 		return 1
 	}
-	sel := labels.SelectorFromSet(labels.Set{simLabel: "true"})
-	if sim, err = mailsim.New(mailsim.Options{Config: local.Config, Selector: sel, Log: logr.Discard()}); err != nil {
+	if err := startSimulator(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	simCtx, stopSim := context.WithCancel(ctx)
-	simDone := make(chan struct{})
-	go func() {
-		defer close(simDone)
-		_ = sim.Run(simCtx)
-	}()
-	defer func() {
-		stopSim()
-		<-simDone
-	}()
+	defer stopSimulator()
 	code := m.Run()
 	if code != 0 || testing.Short() {
 		return code
@@ -141,4 +131,33 @@ func buildOperator(dir string) (string, error) {
 	cmd.Dir = root
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	return out, cmd.Run()
+}
+
+var stopSim func() // stops the running simulator and waits for it
+
+// startSimulator starts the mail pod simulator (sim) on the cluster.
+func startSimulator(ctx context.Context) error {
+	sel := labels.SelectorFromSet(labels.Set{simLabel: "true"})
+	s, err := mailsim.New(mailsim.Options{Config: local.Config, Selector: sel, Log: logr.Discard()})
+	if err != nil {
+		return err
+	}
+	simCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = s.Run(simCtx)
+	}()
+	sim = s
+	stopSim = func() {
+		cancel()
+		<-done
+	}
+	return nil
+}
+
+func stopSimulator() {
+	if stopSim != nil {
+		stopSim()
+	}
 }

@@ -32,7 +32,8 @@ func startOperator(t testing.TB, extraArgs ...string) *operatorProcess {
 	return startOperatorAs(t, operatorKubeconfig, extraArgs...)
 }
 
-// startOperatorAs runs the operator with the identity of kubeconfig.
+// startOperatorAs is startOperator with another kubeconfig (the same
+// identity through a proxy, say).
 func startOperatorAs(t testing.TB, kubeconfig string, extraArgs ...string) *operatorProcess {
 	t.Helper()
 	n := operatorRuns.Add(1)
@@ -54,8 +55,7 @@ func startOperatorAs(t testing.TB, kubeconfig string, extraArgs ...string) *oper
 	return p
 }
 
-// startOperatorProcess runs the certsync binary as the identity of
-// kubeconfig, logging to logPath.
+// startOperatorProcess runs the certsync binary, logging to logPath.
 func startOperatorProcess(logPath, kubeconfig string, extraArgs ...string) (*operatorProcess, error) {
 	f, err := os.Create(logPath)
 	if err != nil {
