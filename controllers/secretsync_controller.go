@@ -198,28 +198,15 @@ func (r *SecretSyncReconciler) readSecretSyncSources(ctx context.Context, s *ssS
 }
 
 // readOpaqueSecret reads a source Secret straight from the API server (a
-// Secret that exists is never reported missing) and applies the consent
-// rule for other namespaces.
+// Secret that exists is never reported missing) with the consent rule for
+// other namespaces, the same rule and answers as a CertSync's.
 func (r *SecretSyncReconciler) readOpaqueSecret(ctx context.Context, ns string, ref *v1alpha1.SecretSyncSecretRef) (opaque.Material, error) {
 	key := types.NamespacedName{Namespace: cmp.Or(ref.Namespace, ns), Name: ref.Name}
-	var secret corev1.Secret
-	err := r.Client.Get(ctx, key, &secret)
-	var fail *sources.Error
-	switch {
-	case apierrors.IsNotFound(err):
-		fail = &sources.Error{Reason: sources.ReasonNotFound, Message: fmt.Sprintf("Secret %s not found", key)}
-	case apierrors.IsForbidden(err):
-		fail = &sources.Error{Reason: sources.ReasonForbidden, Message: fmt.Sprintf("certsync may not read Secret %s (RBAC)", key)}
-	case err != nil:
-		fail = &sources.Error{Reason: sources.ReasonAPIError, Message: fmt.Sprintf("reading Secret %s: %v", key, err), Transient: true}
-	case key.Namespace != ns && !sources.NamespaceAllowed(secret.Annotations[v1alpha1.AnnotationAllowedNamespaces], ns):
-		fail = &sources.Error{Reason: sources.ReasonNotPermitted, Message: fmt.Sprintf(
-			"Secret %s does not allow SecretSyncs of namespace %q to read it: its owner must add the annotation %s listing %q",
-			key, ns, v1alpha1.AnnotationAllowedNamespaces, ns)}
-	default:
-		return opaque.Material{Data: secret.Data, Annotations: secret.Annotations}, nil
+	secret, err := sources.GetSourceSecret(ctx, r.Client, ns, key)
+	if err != nil {
+		return opaque.Material{}, err
 	}
-	return opaque.Material{}, fail
+	return opaque.Material{Data: secret.Data, Annotations: secret.Annotations}, nil
 }
 
 // syncSecretSyncTarget reads the target and makes the single write a

@@ -72,6 +72,22 @@ type Options struct {
 	// VerifyConcurrency bounds the TLS connections one verification opens
 	// at once; 0 means probe.DefaultConcurrency.
 	VerifyConcurrency int
+	// MaxConcurrentReconciles bounds how many objects of one kind are
+	// reconciled at once; 0 means DefaultMaxConcurrentReconciles.
+	MaxConcurrentReconciles int
+}
+
+// DefaultMaxConcurrentReconciles is Options.MaxConcurrentReconciles' default:
+// verification and token requests wait on the network, so a slow object
+// must not hold up the others.
+const DefaultMaxConcurrentReconciles = 4
+
+// maxConcurrent is n, or the default when n is not set.
+func maxConcurrent(n int) int {
+	if n <= 0 {
+		return DefaultMaxConcurrentReconciles
+	}
+	return n
 }
 
 // stripPod keeps what certsync reads of a pod; a pod's full spec and status

@@ -1,0 +1,68 @@
+// Package engine is what CertSync and SecretSync share of talking to the
+// API server and the network: the reconcilers' common dependencies,
+// restarting workloads and evicting pods, polling HTTPS sources, and the
+// deferred finish that records status, events and metrics. Each kind keeps
+// its own decisions; the engine only carries them out.
+package engine
+
+import (
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+
+	"certsync.io/certsync/internal/metrics"
+)
+
+// DefaultMaxConcurrentReconciles is how many objects of one kind are
+// reconciled at once unless told otherwise: verification and token
+// requests wait on the network, so a slow object must not hold up others.
+const DefaultMaxConcurrentReconciles = 4
+
+// Core is what every reconciler needs: its clients, event recorder, clock
+// and metrics. Each reconciler has its own Core, so tests may give each its
+// own clock.
+type Core struct {
+	// Client reads the kind's objects, pods and workloads from the cache
+	// and Secrets from the API server (see controllers.ManagerOptions).
+	Client client.Client
+	// APIReader reads around the cache, for the decisions that must not act
+	// on a lagging one (evicting a pod); nil means the manager's.
+	APIReader client.Reader
+	// Recorder emits Kubernetes Events.
+	Recorder events.EventRecorder
+	// Clock is the reconciler's notion of now: expiry windows, synced-at,
+	// progress deadlines and intervals; nil means the wall clock.
+	Clock clock.PassiveClock
+	// Metrics records per-object series; nil records nothing.
+	Metrics *metrics.Recorder
+	// MaxConcurrentReconciles bounds the objects reconciled at once; 0
+	// means DefaultMaxConcurrentReconciles.
+	MaxConcurrentReconciles int
+}
+
+// Complete fills what was left unset from the manager.
+func (c *Core) Complete(mgr ctrl.Manager) {
+	if c.Client == nil {
+		c.Client = mgr.GetClient()
+	}
+	if c.APIReader == nil {
+		c.APIReader = mgr.GetAPIReader()
+	}
+	if c.Recorder == nil {
+		c.Recorder = mgr.GetEventRecorder("certsync")
+	}
+	if c.Clock == nil {
+		c.Clock = clock.RealClock{}
+	}
+}
+
+// ControllerOptions are the controller options both kinds use.
+func (c *Core) ControllerOptions() controller.Options {
+	n := c.MaxConcurrentReconciles
+	if n <= 0 {
+		n = DefaultMaxConcurrentReconciles
+	}
+	return controller.Options{MaxConcurrentReconciles: n}
+}
