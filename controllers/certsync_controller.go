@@ -10,17 +10,14 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/tools/events"
-	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -28,6 +25,7 @@ import (
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 
 	"certsync.io/certsync/api/v1alpha1"
+	"certsync.io/certsync/controllers/engine"
 	"certsync.io/certsync/internal/certs"
 	"certsync.io/certsync/internal/metrics"
 	"certsync.io/certsync/internal/probe"
@@ -43,13 +41,13 @@ const secretRefIndex = "certsync.io/secret-refs"
 
 // recordMetrics updates the CertSync's series. Counters count episodes, not
 // reconciles: a write, or a source entering a failure.
-func (r *CertSyncReconciler) recordMetrics(before *v1alpha1.CertSync, s *scope) {
+func (r *CertSyncReconciler) recordMetrics(before *v1alpha1.CertSync, s *scope, err error) {
 	obj := metrics.Object{Namespace: s.cs.Namespace, Name: s.cs.Name, Kind: metrics.KindCertSync}
 	r.Metrics.Observe(obj, certSyncSnapshot(s))
 	switch {
 	case s.wrote:
 		r.Metrics.SyncResult(obj, "success")
-	case s.err != nil:
+	case s.err != nil || err != nil:
 		r.Metrics.SyncResult(obj, "error")
 	}
 	old := map[string]string{}
@@ -63,76 +61,90 @@ func (r *CertSyncReconciler) recordMetrics(before *v1alpha1.CertSync, s *scope) 
 	}
 }
 
-// conflictRequeue retries a status write that lost to a newer version of
-// the CertSync; the cache catches up within milliseconds.
-const conflictRequeue = 100 * time.Millisecond
-
-// boundaryMargin is how far past a time boundary a CertSync wakes, so the
+// boundaryMargin is how far past a time boundary an object wakes, so the
 // check sees the boundary's new side.
 const boundaryMargin = 50 * time.Millisecond
 
-// maxRequeue bounds how long a CertSync sleeps without an event; it is a
+// maxRequeue bounds how long an object sleeps without an event; it is a
 // safety net only, watches and time boundaries drive the real work.
 const maxRequeue = 12 * time.Hour
 
 // CertSyncReconciler syncs the newest valid certificate from a CertSync's
 // sources into its target Secret.
 type CertSyncReconciler struct {
-	// Client reads CertSyncs, pods and workloads from the cache and Secrets
-	// from the API server (see ManagerOptions).
-	Client client.Client
-	// APIReader reads around the cache, for the decisions that must not act
-	// on a lagging one (evicting a pod); nil means the manager's.
-	APIReader client.Reader
-	Recorder  events.EventRecorder
-	Clock     clock.PassiveClock
+	engine.Core
 	// Prober checks what pods serve; its Concurrency bounds the connections
 	// one verification opens at once.
 	Prober *probe.Prober
-	// HTTPS fetches HTTPS sources, with conditional requests.
-	HTTPS *sources.HTTPSFetcher
-	// Metrics records per-object series; nil records nothing.
-	Metrics *metrics.Recorder
+	// Poller fetches HTTPS sources and owns their schedule and cache; nil:
+	// one of the reconciler's own.
+	Poller *engine.Poller
 
-	memory memory
+	memory   engine.Memory
+	verified verifyMemory
+	// certManager says whether cert-manager's Certificate CRD was installed
+	// at start: its Certificates are then watched, not polled.
+	certManager bool
 }
 
-// scope is everything one reconcile gathered, read once.
-type scope struct {
-	cs     *v1alpha1.CertSync
-	now    time.Time
-	cands  []selection.Candidate
-	winner int            // index into cands, -1 when no candidate is valid
-	target *corev1.Secret // nil when missing
-	// targetLeaf is the target's certificate, parsed once (nil if none).
-	targetLeaf *x509.Certificate
-	outcome    target.Decision
-	wrote      bool
-	err        error // a write that failed, for status
-	// outputErr says why the additional output formats could not be made.
-	outputErr error
+// restarter restarts and evicts for this reconciler, with its memory.
+func (r *CertSyncReconciler) restarter() *engine.Restarter {
+	return &engine.Restarter{Client: r.Client, Memory: &r.memory}
+}
 
-	// want is the fingerprint of the certificate the target holds (when it
-	// is ours); syncedAt is when it was written.
-	want       string
-	syncedAt   time.Time
-	usingPods  []*corev1.Pod // pods that mount the target
-	verifyPods []*corev1.Pod // pods to verify (selector, or usingPods)
-	restarts   []v1alpha1.RestartRecord
-	// selectorErr says why verify.selector cannot be used.
-	selectorErr error
-	// evicted counts this reconcile's evictions.
-	evicted int
-	roll    rolloutState
-	verify  verifyState
-	// events made by the phases, emitted with the transition events.
-	events []event
+// scope is everything one reconcile gathered, read once. Each field says
+// which phase sets it; a field of a phase that did not run is zero.
+type scope struct {
+	// cs is the CertSync, whose status setStatus fills; now is the
+	// reconcile's time (Reconcile).
+	cs  *v1alpha1.CertSync
+	now time.Time
+	// candidates are the sources' certificates, in spec order; winner is
+	// the index of the one to sync, -1 when none is valid (readSources).
+	candidates []selection.Candidate
+	winner     int
 	// checked is when each HTTPS source's current outcome was first seen;
-	// nextFetch is when the next HTTPS source is due.
+	// nextFetch is when the next HTTPS source is due (readSources).
 	checked   map[string]time.Time
 	nextFetch time.Time
-	// live reads pods and workloads uncached; set on first use.
+	// target is the target Secret, nil when missing; targetLeaf its
+	// certificate, parsed once, nil if none (readTarget, then syncTarget).
+	target     *corev1.Secret
+	targetLeaf *x509.Certificate
+	// outcome is what the target decision was; wrote whether this
+	// reconcile wrote the target; err a write that failed; outputErr why
+	// the additional output formats could not be made (syncTarget).
+	outcome   target.Decision
+	wrote     bool
+	err       error
+	outputErr error
+	// synced: the sync phase ran, so Synced and the certificate describe
+	// this reconcile (syncTarget).
+	synced bool
+	// ro is the rollout: what the target holds, the pods that use it and
+	// the restarts for it (gatherPods), what was restarted (rollout) and
+	// evicted (rollout, verify).
+	ro engine.Rollout
+	// verifyPods are the pods to verify: the selector's, or the ones that
+	// mount the target; selectorErr says why verify.selector cannot be
+	// used (gatherPods).
+	verifyPods  []*corev1.Pod
+	selectorErr error
+	// rolled and verified: those phases completed (rollout, verify).
+	rolled, verifiedDone bool
+	// verify is what the verify phase found (verify).
+	verify verifyState
+	// certificatesWatched: cert-manager's Certificates wake their
+	// CertSyncs, so an issuance in flight needs no polling (Reconcile).
+	certificatesWatched bool
+	// live reads pods and workloads uncached; set on first use (verify).
 	live *liveView
+}
+
+// newScope starts a reconcile of cs at now.
+func newScope(cs *v1alpha1.CertSync, now time.Time) *scope {
+	return &scope{cs: cs, now: now, winner: -1, ro: engine.Rollout{
+		Key: client.ObjectKeyFromObject(cs), Spec: &cs.Spec.Rollout, Suspend: cs.Spec.Suspend, Now: now, What: "certificate"}}
 }
 
 // liveView returns the reconcile's uncached view of pods and workloads.
@@ -145,112 +157,43 @@ func (s *scope) liveView(r *CertSyncReconciler) *liveView {
 
 func (s *scope) key() types.NamespacedName { return client.ObjectKeyFromObject(s.cs) }
 
-// allPods is every pod the CertSync looks at, once each.
-func (s *scope) allPods() []*corev1.Pod {
-	out := slices.Clone(s.usingPods)
-	for _, p := range s.verifyPods {
-		if !slices.Contains(out, p) {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-func (s *scope) recordRestart(r *CertSyncReconciler, rec v1alpha1.RestartRecord) {
-	s.roll.started = append(s.roll.started, rec)
-	s.remember(r, rec)
-}
-
-// remember adds or updates a restart record, in status and in memory. Pod
-// evictions are kept once per lineage (the owner, or a bare pod's name): the
-// earliest eviction is what tells a replacement from the pods it replaces,
-// and it bounds the records by workloads, not by evictions.
-func (s *scope) remember(r *CertSyncReconciler, rec v1alpha1.RestartRecord) {
-	i := slices.IndexFunc(s.restarts, func(o v1alpha1.RestartRecord) bool { return sameRestart(o, rec) })
-	switch {
-	case i < 0:
-		s.restarts = append(s.restarts, rec)
-	case rec.Completed && !s.restarts[i].Completed:
-		s.restarts[i].Completed = true
-	default:
-		return
-	}
-	r.memory.addRestart(s.key(), rec)
-}
-
-func (s *scope) restartOf(kind, name string) (v1alpha1.RestartRecord, bool) {
-	for _, rec := range s.restarts {
-		if rec.Kind == kind && rec.Name == name {
-			return rec, true
-		}
-	}
-	return v1alpha1.RestartRecord{}, false
-}
-
 // +kubebuilder:rbac:groups=certsync.io,resources=certsyncs,verbs=get;list;watch
 // +kubebuilder:rbac:groups=certsync.io,resources=certsyncs/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// Reconcile computes the desired target from the sources, compares, acts and
-// records, in that order. It is idempotent: a steady state makes no writes.
-func (r *CertSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+// Reconcile reads the sources and the target, syncs the newest valid
+// certificate, rolls it out and verifies it, in that order; a deferred
+// finish records status, events and metrics for what did happen, also when
+// a later phase fails. It is idempotent: a steady state makes no writes.
+func (r *CertSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
 	var cs v1alpha1.CertSync
 	if err := r.Client.Get(ctx, req.NamespacedName, &cs); err != nil {
 		// Deleted: its target stays where it is, by design.
 		if apierrors.IsNotFound(err) {
-			for _, k := range r.memory.forget(req.NamespacedName) {
-				r.HTTPS.Forget(k)
-			}
-			r.Metrics.Forget(metrics.Object{Namespace: req.Namespace, Name: req.Name, Kind: metrics.KindCertSync})
+			r.forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !cs.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil
 	}
-	s := &scope{cs: &cs, now: r.Clock.Now(), winner: -1}
+	s := newScope(&cs, r.Clock.Now())
+	s.certificatesWatched = r.certManager
 	orig := cs.DeepCopy()
+	defer func() { res, err = r.finish(ctx, orig, s, res, err) }()
 
-	if err := r.readSources(ctx, s); err != nil {
-		return ctrl.Result{}, err
-	}
-	if err := r.readTarget(ctx, s); err != nil {
-		return ctrl.Result{}, err
-	}
-	r.syncTarget(ctx, s)
-	if err := r.gatherPods(ctx, s); err != nil {
-		return ctrl.Result{}, err
-	}
-	if err := r.rollout(ctx, s); err != nil {
-		return ctrl.Result{}, err
-	}
-	if err := r.verify(ctx, s); err != nil {
-		return ctrl.Result{}, err
-	}
-
-	setStatus(s)
-	evs := transitionEvents(orig, &cs, s)
-	if !equality.Semantic.DeepEqual(orig.Status, cs.Status) {
-		// The optimistic lock keeps a stale cached copy from overwriting
-		// what an earlier reconcile recorded (e.g. status.restarts).
-		err := r.Client.Status().Patch(ctx, &cs, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}))
-		if err != nil {
-			r.emit(&cs, actionEvents(s))
-		}
-		if apierrors.IsConflict(err) {
-			return ctrl.Result{RequeueAfter: conflictRequeue}, nil
-		}
-		if err != nil {
-			return ctrl.Result{}, fmt.Errorf("patching status: %w", err)
+	for _, phase := range []func(context.Context, *scope) error{
+		r.readSources, r.readTarget, r.syncTarget, r.gatherPods, r.rollout, r.verify,
+	} {
+		if err := phase(ctx, s); err != nil {
+			return ctrl.Result{}, err
 		}
 	}
-	r.emit(&cs, evs)
-	r.recordMetrics(orig, s)
 	if s.err != nil {
 		return ctrl.Result{}, s.err
 	}
-	for _, c := range s.cands {
+	for _, c := range s.candidates {
 		if c.Transient {
 			// An API error reading a Secret: retried with the controller's
 			// capped exponential backoff; the target keeps its certificate.
@@ -258,6 +201,36 @@ func (r *CertSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		}
 	}
 	return ctrl.Result{RequeueAfter: nextRequeue(s)}, nil
+}
+
+// finish records what the reconcile did, whichever phase it reached: the
+// status (only the parts of the phases that ran), then the events, then
+// the metrics. A reconcile that wrote nothing and failed before its sync
+// phase records nothing: it learned nothing worth a write.
+func (r *CertSyncReconciler) finish(ctx context.Context, orig *v1alpha1.CertSync, s *scope, res ctrl.Result, err error) (ctrl.Result, error) {
+	if !s.synced {
+		return res, err
+	}
+	setStatus(s)
+	rec := engine.Record{
+		Orig: orig, Obj: s.cs,
+		StatusOf:    func(o client.Object) any { return o.(*v1alpha1.CertSync).Status },
+		Actions:     actionEvents(s),
+		Transitions: transitionEvents(orig, s.cs, s),
+	}
+	res, err = r.Finish(ctx, rec, res, err)
+	r.recordMetrics(orig, s, err)
+	return res, err
+}
+
+// forget drops what is remembered of a deleted CertSync: restarts,
+// verification, its HTTPS sources' state and cached bodies (private keys
+// among them), and its series.
+func (r *CertSyncReconciler) forget(key types.NamespacedName) {
+	r.memory.Forget(key)
+	r.verified.forget(key)
+	r.Poller.Retain(key, nil)
+	r.Metrics.Forget(metrics.Object{Namespace: key.Namespace, Name: key.Name, Kind: metrics.KindCertSync})
 }
 
 func (r *CertSyncReconciler) readTarget(ctx context.Context, s *scope) error {
@@ -276,27 +249,42 @@ func (r *CertSyncReconciler) readTarget(ctx context.Context, s *scope) error {
 }
 
 // syncTarget decides and performs the single write a reconcile may make.
-func (r *CertSyncReconciler) syncTarget(ctx context.Context, s *scope) {
+// A transient failure to read what the write needs (a keystore password)
+// fails the reconcile, to be retried with backoff; a write that fails is
+// recorded in Synced.
+func (r *CertSyncReconciler) syncTarget(ctx context.Context, s *scope) error {
+	if err := r.decideAndWrite(ctx, s); err != nil {
+		return err
+	}
+	s.synced = true
+	return nil
+}
+
+func (r *CertSyncReconciler) decideAndWrite(ctx context.Context, s *scope) error {
 	if s.target != nil {
 		if d := target.CheckOwnership(s.target, s.cs.Name); d != nil {
 			s.outcome = *d
-			return
+			return nil
 		}
 	}
 	if s.winner < 0 {
 		s.outcome = target.Decision{Action: target.None}
-		return
+		return nil
 	}
-	w := s.cands[s.winner]
+	w := s.candidates[s.winner]
 	extra, err := r.outputData(ctx, s, w.Bundle)
+	var se *sources.Error
+	if errors.As(err, &se) && se.Transient {
+		return fmt.Errorf("making the additional output formats: %w", err)
+	}
 	if err != nil {
 		s.outcome = target.Decision{Action: target.None}
 		s.outputErr = err
-		return
+		return nil
 	}
 	s.outcome = target.Decide(s.target, s.cs.Name, w.Source, w.Bundle, extra, s.cs.Spec.Validation.AllowDowngrade)
 	if s.cs.Spec.Suspend || (s.outcome.Action != target.Create && s.outcome.Action != target.Update) {
-		return
+		return nil
 	}
 	desired := target.Apply(s.target, s.cs.Namespace, s.cs.Spec.Target.SecretName, s.cs.Name, w.Source, w.Bundle, extra, s.now)
 	if s.target == nil {
@@ -308,11 +296,12 @@ func (r *CertSyncReconciler) syncTarget(ctx context.Context, s *scope) {
 	}
 	if err != nil {
 		s.err = fmt.Errorf("writing target Secret %s: %w", desired.Name, err)
-		return
+		return nil
 	}
 	s.target, s.targetLeaf, s.wrote = desired, w.Bundle.Leaf, true
 	log.FromContext(ctx).Info("synced target", "secret", desired.Name, "source", w.Source,
 		"sha256", w.Bundle.SHA256(), "serial", certs.SerialHex(w.Bundle.Leaf), "notAfter", w.Bundle.Leaf.NotAfter)
+	return nil
 }
 
 func requirements(cs *v1alpha1.CertSync) certs.Requirements {
@@ -340,8 +329,10 @@ func nextRequeue(s *scope) time.Duration {
 	if b := nextExpiryBoundary(s); !b.IsZero() {
 		consider(b)
 	}
-	for _, c := range s.cands {
-		if c.Reason == sources.ReasonIssuing {
+	for _, c := range s.candidates {
+		if c.Reason == sources.ReasonIssuing && !s.certificatesWatched {
+			// Without a watch of Certificates nothing announces the end of
+			// the issuance: look again soon.
 			next = min(next, issuingRequeue)
 		}
 		if c.Bundle == nil {
@@ -352,8 +343,8 @@ func nextRequeue(s *scope) time.Duration {
 		consider(c.Bundle.Leaf.NotAfter)
 	}
 	next += boundaryMargin // past the boundary, so the check sees its new side
-	if !s.roll.complete() && s.roll.skipped == "" {
-		next = min(next, rollingRequeue)
+	if !s.ro.State.Complete() && s.ro.State.Skipped == "" {
+		next = min(next, engine.RollingRequeue)
 	}
 	if !s.verify.at.IsZero() {
 		fresh := freshFor(s.verify.pods, verifyInterval(s.cs))
@@ -364,22 +355,17 @@ func nextRequeue(s *scope) time.Duration {
 
 // SetupWithManager registers the CertSync controller.
 func (r *CertSyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	if r.Clock == nil {
-		r.Clock = clock.RealClock{}
-	}
+	r.Complete(mgr)
 	if r.Prober == nil {
 		r.Prober = &probe.Prober{}
 	}
-	if r.HTTPS == nil {
-		r.HTTPS = &sources.HTTPSFetcher{}
-	}
-	if r.APIReader == nil {
-		r.APIReader = mgr.GetAPIReader()
+	if r.Poller == nil {
+		r.Poller = &engine.Poller{}
 	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.CertSync{}, secretRefIndex, secretRefs); err != nil {
 		return err
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.CertSync{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		// Metadata only: every Secret event is seen, no Secret data is cached.
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.certSyncsForSecret)).
@@ -390,11 +376,41 @@ func (r *CertSyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.certSyncsForWorkload)).
 		Watches(&appsv1.StatefulSet{}, handler.EnqueueRequestsFromMapFunc(r.certSyncsForWorkload)).
 		Watches(&appsv1.DaemonSet{}, handler.EnqueueRequestsFromMapFunc(r.certSyncsForWorkload)).
-		// Verification waits on the network; let a slow CertSync not hold
-		// up the others.
-		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
-		Named("certsync").
-		Complete(r)
+		WithOptions(r.ControllerOptions()).
+		Named("certsync")
+	var err error
+	if r.certManager, err = certificatesServed(mgr); err != nil {
+		return err
+	}
+	if r.certManager {
+		// A Certificate that turns Ready (its issuance done) wakes its
+		// CertSyncs at once; metadata only, as their status is read from
+		// the API server when used.
+		b = b.WatchesMetadata(&cmapi.Certificate{}, handler.EnqueueRequestsFromMapFunc(r.certSyncsForCertificate))
+	} else {
+		log.Log.Info("cert-manager's Certificate CRD is not installed: Certificate sources are polled while an issuance is in flight")
+	}
+	return b.Complete(r)
+}
+
+// certificatesServed reports whether the API server serves cert-manager's
+// Certificates. Without the CRD the operator starts all the same: a
+// CertSync that names a Certificate reports it missing.
+func certificatesServed(mgr ctrl.Manager) (bool, error) {
+	_, err := mgr.GetRESTMapper().RESTMapping(cmapi.SchemeGroupVersion.WithKind(cmapi.CertificateKind).GroupKind(), cmapi.SchemeGroupVersion.Version)
+	switch {
+	case err == nil:
+		return true, nil
+	case meta.IsNoMatchError(err):
+		return false, nil
+	default:
+		return false, fmt.Errorf("looking up cert-manager's Certificate kind: %w", err)
+	}
+}
+
+// certSyncsForCertificate wakes the CertSyncs that read the Certificate.
+func (r *CertSyncReconciler) certSyncsForCertificate(ctx context.Context, obj client.Object) []ctrl.Request {
+	return r.certSyncsByRef(ctx, obj, certificateRef(obj.GetNamespace(), obj.GetName()))
 }
 
 func secretRefs(obj client.Object) []string {
@@ -439,11 +455,16 @@ func (r *CertSyncReconciler) certSyncsForSecret(ctx context.Context, obj client.
 	if crt := obj.GetAnnotations()[cmapi.CertificateNameKey]; crt != "" {
 		keys = append(keys, certificateRef(obj.GetNamespace(), crt))
 	}
+	return r.certSyncsByRef(ctx, obj, keys...)
+}
+
+// certSyncsByRef lists the CertSyncs indexed under any of keys.
+func (r *CertSyncReconciler) certSyncsByRef(ctx context.Context, obj client.Object, keys ...string) []ctrl.Request {
 	var reqs []ctrl.Request
 	for _, key := range keys {
 		var list v1alpha1.CertSyncList
 		if err := r.Client.List(ctx, &list, client.MatchingFields{secretRefIndex: key}); err != nil {
-			log.FromContext(ctx).Error(err, "listing CertSyncs for Secret", "secret", client.ObjectKeyFromObject(obj))
+			log.FromContext(ctx).Error(err, "listing CertSyncs", "object", client.ObjectKeyFromObject(obj))
 			return nil
 		}
 		for i := range list.Items {
@@ -504,27 +525,4 @@ func (r *CertSyncReconciler) certSyncsForWorkload(ctx context.Context, obj clien
 		}
 	}
 	return reqs
-}
-
-// SetupWithManager registers every certsync controller with mgr.
-func SetupWithManager(mgr ctrl.Manager, opts Options) error {
-	// Series appear on the manager's metrics endpoint.
-	rec := metrics.Register(nil)
-	r := &CertSyncReconciler{
-		Client:   mgr.GetClient(),
-		Recorder: mgr.GetEventRecorder("certsync"),
-		Clock:    clock.RealClock{},
-		Prober:   &probe.Prober{Concurrency: opts.VerifyConcurrency},
-		HTTPS:    &sources.HTTPSFetcher{},
-		Metrics:  rec,
-	}
-	if err := r.SetupWithManager(mgr); err != nil {
-		return errors.Join(errors.New("setting up the CertSync controller"), err)
-	}
-	ssr := NewSecretSyncReconciler(mgr)
-	ssr.Metrics = rec
-	if err := ssr.SetupWithManager(mgr); err != nil {
-		return errors.Join(errors.New("setting up the SecretSync controller"), err)
-	}
-	return nil
 }

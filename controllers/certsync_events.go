@@ -1,14 +1,13 @@
 package controllers
 
 import (
-	"fmt"
 	"slices"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"certsync.io/certsync/api/v1alpha1"
+	"certsync.io/certsync/controllers/engine"
 	"certsync.io/certsync/internal/certs"
 )
 
@@ -20,8 +19,8 @@ type event struct {
 // transitionEvents compares the status before and after a reconcile and
 // returns the events that announce what changed. Events follow transitions,
 // never the reconcile rate: a source that stays broken is reported once.
-func transitionEvents(before, after *v1alpha1.CertSync, s *scope) []event {
-	evs := syncedEvent(s)
+func transitionEvents(before, after *v1alpha1.CertSync, s *scope) []engine.Event {
+	var evs []engine.Event
 	old := map[string]v1alpha1.SourceStatus{}
 	for _, ss := range before.Status.Sources {
 		old[ss.Name] = ss
@@ -35,26 +34,25 @@ func transitionEvents(before, after *v1alpha1.CertSync, s *scope) []event {
 		if certs.IsValidationReason(ss.Reason) {
 			reason = v1alpha1.ReasonValidationFailed
 		}
-		evs = append(evs, event{corev1.EventTypeWarning, reason, "ReadSource",
-			"source " + ss.Name + ": " + ss.Reason + ": " + ss.Message})
+		evs = append(evs, engine.Warning(reason, "ReadSource",
+			"source "+ss.Name+": "+ss.Reason+": "+ss.Message))
 	}
 	for _, reason := range []string{v1alpha1.ReasonTargetConflict, v1alpha1.ReasonDowngradeRefused} {
 		if enteredReason(before, after, v1alpha1.ConditionSynced, reason) {
 			c := meta.FindStatusCondition(after.Status.Conditions, v1alpha1.ConditionSynced)
-			evs = append(evs, event{corev1.EventTypeWarning, reason, "Sync", c.Message})
+			evs = append(evs, engine.Warning(reason, "Sync", c.Message))
 		}
 	}
 	if c := meta.FindStatusCondition(after.Status.Conditions, v1alpha1.ConditionRolledOut); c != nil && c.Reason == v1alpha1.ReasonRolloutStalled {
 		if prev := meta.FindStatusCondition(before.Status.Conditions, v1alpha1.ConditionRolledOut); prev == nil || prev.Reason != v1alpha1.ReasonRolloutStalled {
-			evs = append(evs, event{corev1.EventTypeWarning, v1alpha1.ReasonRolloutStalled, "Restart", c.Message})
+			evs = append(evs, engine.Warning(v1alpha1.ReasonRolloutStalled, "Restart", c.Message))
 		}
 	}
-	evs = append(evs, restartEvents(s)...)
 	if c, entered := turnedTrue(before, after, v1alpha1.ConditionRolledOut, v1alpha1.ReasonRolledOut); entered && rolledBefore(before) {
-		evs = append(evs, event{corev1.EventTypeNormal, v1alpha1.ReasonRolloutComplete, "Restart", c.Message})
+		evs = append(evs, engine.Normal(v1alpha1.ReasonRolloutComplete, "Restart", c.Message))
 	}
 	if c, entered := turnedTrue(before, after, v1alpha1.ConditionVerified, v1alpha1.ReasonVerified); entered {
-		evs = append(evs, event{corev1.EventTypeNormal, v1alpha1.ReasonVerified, "Verify", c.Message})
+		evs = append(evs, engine.Normal(v1alpha1.ReasonVerified, "Verify", c.Message))
 	}
 	// Once per window entered, not per reconcile.
 	for reason, ev := range map[string]string{
@@ -64,14 +62,14 @@ func transitionEvents(before, after *v1alpha1.CertSync, s *scope) []event {
 	} {
 		if c := meta.FindStatusCondition(after.Status.Conditions, v1alpha1.ConditionExpiringSoon); c != nil && c.Reason == reason {
 			if prev := meta.FindStatusCondition(before.Status.Conditions, v1alpha1.ConditionExpiringSoon); prev == nil || prev.Reason != reason {
-				evs = append(evs, event{corev1.EventTypeWarning, ev, "Expiry", c.Message})
+				evs = append(evs, engine.Warning(ev, "Expiry", c.Message))
 			}
 		}
 	}
 	for _, reason := range []string{v1alpha1.ReasonStaleCertificate, v1alpha1.ReasonStaleAfterRestart} {
 		if staleChanged(before, after, reason) {
 			c := meta.FindStatusCondition(after.Status.Conditions, v1alpha1.ConditionVerified)
-			evs = append(evs, event{corev1.EventTypeWarning, v1alpha1.ReasonStaleCertificate, "Verify", c.Message})
+			evs = append(evs, engine.Warning(v1alpha1.ReasonStaleCertificate, "Verify", c.Message))
 		}
 	}
 	return evs
@@ -116,38 +114,17 @@ func staleChanged(before, after *v1alpha1.CertSync, reason string) bool {
 	return !slices.Equal(a, b)
 }
 
-// actionEvents announce what this reconcile did (a write, restarts): they
-// are emitted even when its status could not be recorded, because the
-// actions happened. Transitions are emitted only with the status that
-// records them, so a stale cached status cannot repeat them.
-func actionEvents(s *scope) []event {
-	return append(syncedEvent(s), restartEvents(s)...)
-}
-
-func syncedEvent(s *scope) []event {
-	if !s.wrote {
-		return nil
+// actionEvents announce what this reconcile did (a write, restarts,
+// evictions): they are emitted even when its status could not be recorded,
+// because the actions happened (engine.Record).
+func actionEvents(s *scope) []engine.Event {
+	var evs []engine.Event
+	if s.wrote {
+		w := s.candidates[s.winner]
+		evs = append(evs, engine.Normal(v1alpha1.ReasonSynced, "Sync",
+			"wrote "+certs.Describe(w.Bundle.Leaf)+" from source "+w.Source+" to Secret "+s.cs.Spec.Target.SecretName))
 	}
-	w := s.cands[s.winner]
-	return []event{{corev1.EventTypeNormal, v1alpha1.ReasonSynced, "Sync",
-		"wrote " + certs.Describe(w.Bundle.Leaf) + " from source " + w.Source + " to Secret " + s.cs.Spec.Target.SecretName}}
-}
-
-func restartEvents(s *scope) []event {
-	var evs []event
-	for _, rec := range s.roll.started {
-		if rec.Kind != "Pod" {
-			evs = append(evs, event{corev1.EventTypeNormal, v1alpha1.ReasonRolloutStarted, "Restart",
-				fmt.Sprintf("restarting %s/%s for certificate sha256 %.16s…", rec.Kind, rec.Name, rec.SHA256)})
-		}
-	}
-	return append(evs, s.events...)
-}
-
-func (r *CertSyncReconciler) emit(cs *v1alpha1.CertSync, evs []event) {
-	for _, e := range evs {
-		r.Recorder.Eventf(cs, nil, e.Type, e.Reason, e.Action, "%s", e.Note)
-	}
+	return append(evs, s.ro.StartedEvents()...)
 }
 
 // enteredReason reports whether condition typ has reason now and did not

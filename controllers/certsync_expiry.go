@@ -21,7 +21,7 @@ func deadlines(s *scope) []expiry.Deadline {
 			ds = append(ds, expiry.Deadline{What: "the certificate in Secret " + s.cs.Spec.Target.SecretName, NotAfter: leaf.NotAfter})
 		}
 	}
-	for _, c := range s.cands {
+	for _, c := range s.candidates {
 		if c.Bundle != nil {
 			ds = append(ds, expiry.Deadline{What: "the certificate of source " + c.Source, NotAfter: c.Bundle.Leaf.NotAfter})
 		}

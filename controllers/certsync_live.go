@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"certsync.io/certsync/controllers/engine"
 	"certsync.io/certsync/internal/rollout"
 )
 
@@ -76,7 +77,7 @@ func (l *liveView) workload(ctx context.Context, w rollout.Workload) (liveWorklo
 	if lw, ok := l.workloads[w]; ok {
 		return lw, nil
 	}
-	obj := newWorkload(w.Kind)
+	obj := engine.NewWorkload(w.Kind)
 	err := l.reader.Get(ctx, types.NamespacedName{Namespace: l.namespace, Name: w.Name}, obj)
 	if apierrors.IsNotFound(err) {
 		l.workloads[w] = liveWorkload{}

@@ -1,79 +1,40 @@
 package controllers
 
 import (
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 
-	"certsync.io/certsync/api/v1alpha1"
 	"certsync.io/certsync/internal/probe"
 	"certsync.io/certsync/internal/verification"
 )
 
-// memory is what certsync keeps between reconciles in process: the last
-// verification per CertSync (so pod events do not trigger a network sweep
-// each), the restarts made (so a stale status cache cannot make it restart
-// twice) and each HTTPS source's last fetch (fetched per refreshInterval). Losing it on an operator restart costs one verification.
-type memory struct {
+// verifyMemory is the last verification per CertSync, kept in process so
+// pod events do not trigger a network sweep each. Losing it on an operator
+// restart costs one verification. Restarts and HTTPS sources are
+// remembered by the engine (engine.Memory, engine.Poller).
+type verifyMemory struct {
 	mu      sync.Mutex
-	entries map[types.NamespacedName]*memoryEntry
-	// httpsStates by "namespace/name/source".
-	httpsStates map[string]httpsState
+	entries map[types.NamespacedName]verifyEntry
 }
 
-type memoryEntry struct {
+type verifyEntry struct {
 	sha, podsKey string
-	at           time.Time
-	pods         []verification.PodResult
-	restartLog   []v1alpha1.RestartRecord
-	blocked      string // the last pod whose eviction a PDB blocked
+	// changes is the pod-set change count (engine.Memory) the results were
+	// measured at: a restart since then makes them describe leaving pods.
+	changes int
+	at      time.Time
+	pods    []verification.PodResult
 }
 
-func (m *memory) entry(key types.NamespacedName) *memoryEntry {
-	if m.entries == nil {
-		m.entries = map[types.NamespacedName]*memoryEntry{}
-	}
+// last returns the cached results when they still describe the same
+// certificate and pods and are younger than interval.
+func (m *verifyMemory) last(key types.NamespacedName, sha, podsKey string, changes int, now time.Time, interval time.Duration) ([]verification.PodResult, time.Time, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	e, ok := m.entries[key]
-	if !ok {
-		e = &memoryEntry{}
-		m.entries[key] = e
-	}
-	return e
-}
-
-func (m *memory) restarts(key types.NamespacedName) []v1alpha1.RestartRecord {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return slices.Clone(m.entry(key).restartLog)
-}
-
-func (m *memory) addRestart(key types.NamespacedName, rec v1alpha1.RestartRecord) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	e := m.entry(key)
-	if i := slices.IndexFunc(e.restartLog, func(o v1alpha1.RestartRecord) bool { return sameRestart(o, rec) }); i >= 0 {
-		e.restartLog[i].Completed = e.restartLog[i].Completed || rec.Completed
-		return
-	}
-	e.restartLog = append(e.restartLog, rec)
-	if len(e.restartLog) > maxRestartRecords {
-		e.restartLog = e.restartLog[len(e.restartLog)-maxRestartRecords:]
-	}
-	if !rec.Completed {
-		e.podsKey = "" // the pod set changes: verify afresh next time
-	}
-}
-
-// lastVerification returns the cached results when they still describe the
-// same certificate and pods and are younger than interval.
-func (m *memory) lastVerification(key types.NamespacedName, sha, podsKey string, now time.Time, interval time.Duration) ([]verification.PodResult, time.Time, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	e := m.entry(key)
-	if e.sha != sha || e.podsKey != podsKey || e.at.IsZero() || now.Sub(e.at) >= freshFor(e.pods, interval) {
+	if !ok || e.sha != sha || e.podsKey != podsKey || e.changes != changes || e.at.IsZero() || now.Sub(e.at) >= freshFor(e.pods, interval) {
 		return nil, time.Time{}, false
 	}
 	return e.pods, e.at, true
@@ -89,55 +50,17 @@ func freshFor(pods []verification.PodResult, interval time.Duration) time.Durati
 	return interval
 }
 
-func (m *memory) storeVerification(key types.NamespacedName, sha, podsKey string, at time.Time, pods []verification.PodResult) {
+func (m *verifyMemory) store(key types.NamespacedName, e verifyEntry) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	e := m.entry(key)
-	e.sha, e.podsKey, e.at, e.pods = sha, podsKey, at, pods
-}
-
-// blockedOnce reports whether pod is newly blocked by a PDB (so the event
-// is worth sending).
-func (m *memory) blockedOnce(key types.NamespacedName, pod string) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	e := m.entry(key)
-	if e.blocked == pod {
-		return false
+	if m.entries == nil {
+		m.entries = map[types.NamespacedName]verifyEntry{}
 	}
-	e.blocked = pod
-	return true
+	m.entries[key] = e
 }
 
-func (m *memory) httpsState(source string) httpsState {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.httpsStates[source]
-}
-
-func (m *memory) storeHTTPS(source string, st httpsState) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.httpsStates == nil {
-		m.httpsStates = map[string]httpsState{}
-	}
-	m.httpsStates[source] = st
-}
-
-// forget drops what is remembered of a deleted CertSync and returns the
-// keys of its HTTPS sources, whose cached bodies (private keys among them)
-// the fetcher must drop too.
-func (m *memory) forget(key types.NamespacedName) []string {
+func (m *verifyMemory) forget(key types.NamespacedName) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.entries, key)
-	prefix := key.String() + "/"
-	var sources []string
-	for k := range m.httpsStates {
-		if strings.HasPrefix(k, prefix) {
-			delete(m.httpsStates, k)
-			sources = append(sources, k)
-		}
-	}
-	return sources
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -13,11 +12,12 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"certsync.io/certsync/api/v1alpha1"
+	"certsync.io/certsync/controllers/engine"
 	"certsync.io/certsync/internal/selection"
 	"certsync.io/certsync/internal/sources"
 )
 
-// +kubebuilder:rbac:groups=cert-manager.io,resources=certificates,verbs=get
+// +kubebuilder:rbac:groups=cert-manager.io,resources=certificates,verbs=get;list;watch
 
 // issuingRequeue is how soon a CertSync looks again at a cert-manager
 // Certificate whose issuance is in flight.
@@ -26,7 +26,7 @@ const issuingRequeue = 5 * time.Second
 // readSources reads every source once and evaluates each candidate.
 func (r *CertSyncReconciler) readSources(ctx context.Context, s *scope) error {
 	req := requirements(s.cs)
-	s.cands = make([]selection.Candidate, 0, len(s.cs.Spec.Sources))
+	s.candidates = make([]selection.Candidate, 0, len(s.cs.Spec.Sources))
 	s.checked = map[string]time.Time{}
 	for _, src := range s.cs.Spec.Sources {
 		var (
@@ -46,58 +46,32 @@ func (r *CertSyncReconciler) readSources(ctx context.Context, s *scope) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		s.cands = append(s.cands, selection.Evaluate(src.Name, m, err, req, s.now))
+		s.candidates = append(s.candidates, selection.Evaluate(src.Name, m, err, req, s.now))
 	}
-	s.winner = selection.Pick(s.cands)
+	s.winner = selection.Pick(s.candidates)
 	return nil
 }
 
-// httpsState is what certsync remembers of one HTTPS source between
-// reconciles: it is fetched every refreshInterval (with conditional
-// requests), or after a backoff when failing, not on every reconcile.
-type httpsState struct {
-	config    string // hash of the resolved configuration fetched with
-	material  sources.Material
-	err       error
-	failures  int
-	next      time.Time // when to fetch again
-	changedAt time.Time // when the current outcome was first seen
-}
-
-// readHTTPS returns the HTTPS source's last outcome while it is fresh, and
+// readHTTPS returns the HTTPS source's outcome from the poller, which
 // fetches it again when due or when its configuration changed.
 func (r *CertSyncReconciler) readHTTPS(ctx context.Context, s *scope, name string, src *v1alpha1.HTTPSSource) (sources.Material, error) {
 	cfg, err := r.httpsConfig(ctx, s.cs.Namespace, src)
 	if err != nil {
 		return sources.Material{}, err
 	}
-	key := s.key().String() + "/" + name
-	hash := configHash(cfg)
-	st := r.memory.httpsState(key)
-	if st.config != hash || !s.now.Before(st.next) {
-		m, _, err := r.HTTPS.Fetch(ctx, key, cfg)
-		if se, ok := err.(*sources.Error); ok {
-			// Retries are scheduled here, with jitter, not by the workqueue.
-			cp := *se
-			cp.Transient = false
-			err = &cp
-		}
-		if st.config != hash || errText(err) != errText(st.err) || !sameMaterial(m, st.material) {
-			st.changedAt = s.now
-		}
-		st.config, st.material, st.err = hash, m, err
-		if err != nil {
-			st.failures++
-			st.next = s.now.Add(sources.Backoff(st.failures, rand.Float64()))
-		} else {
-			st.failures = 0
-			st.next = s.now.Add(refreshInterval(src))
-		}
-		r.memory.storeHTTPS(key, st)
+	var every *time.Duration
+	if src.RefreshInterval != nil {
+		every = &src.RefreshInterval.Duration
 	}
-	s.checked[name] = st.changedAt
-	s.nextFetch = earliest(s.nextFetch, st.next)
-	return st.material, st.err
+	p := r.Poller.Poll(ctx, engine.PollKey{Object: s.key(), Source: name}, cfg, s.now, engine.RefreshInterval(every),
+		func(ctx context.Context, f *sources.HTTPSFetcher, cacheKey string) (any, string, error) {
+			m, _, err := f.Fetch(ctx, cacheKey, cfg)
+			return m, materialDigest(m), err
+		})
+	s.checked[name] = p.ChangedAt
+	s.nextFetch = earliest(s.nextFetch, p.Next)
+	m, _ := p.Value.(sources.Material)
+	return m, p.Err
 }
 
 // httpsConfig resolves an HTTPS source's Secrets (in the CertSync's
@@ -158,29 +132,15 @@ func secretError(ns, name string, err error) error {
 	return &sources.Error{Reason: sources.ReasonAPIError, Message: fmt.Sprintf("reading Secret %s/%s: %v", ns, name, err), Transient: true}
 }
 
-// configHash identifies a resolved configuration (credentials included, so
-// a rotated token or CA is used at once) without keeping it in clear.
-func configHash(cfg sources.HTTPSConfig) string {
-	sum := sha256.Sum256([]byte(fmt.Sprintf("%#v", cfg)))
-	return hex.EncodeToString(sum[:])
-}
-
-func refreshInterval(src *v1alpha1.HTTPSSource) time.Duration {
-	if src.RefreshInterval != nil && src.RefreshInterval.Duration >= 10*time.Second {
-		return src.RefreshInterval.Duration
+// materialDigest tells one fetched material from another without keeping
+// a second copy of the key.
+func materialDigest(m sources.Material) string {
+	h := sha256.New()
+	for _, part := range [][]byte{m.CertPEM, m.KeyPEM, m.CAPEM} {
+		fmt.Fprintf(h, "%d:", len(part))
+		h.Write(part)
 	}
-	return 15 * time.Minute
-}
-
-func errText(err error) string {
-	if err == nil {
-		return ""
-	}
-	return err.Error()
-}
-
-func sameMaterial(a, b sources.Material) bool {
-	return string(a.CertPEM) == string(b.CertPEM) && string(a.KeyPEM) == string(b.KeyPEM) && string(a.CAPEM) == string(b.CAPEM)
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // earliest returns the earlier of two times, ignoring zero ones.

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"certsync.io/certsync/api/v1alpha1"
+	"certsync.io/certsync/controllers/engine"
 	"certsync.io/certsync/internal/certs"
 	"certsync.io/certsync/internal/selection"
 	"certsync.io/certsync/internal/target"
@@ -19,40 +20,33 @@ import (
 
 // setStatus records what the reconcile found and did. Every field derives
 // from the scope alone, so an unchanged world yields an identical status and
-// no write.
+// no write. The parts of phases that did not run (one failed before them)
+// keep what the last reconcile recorded.
 func setStatus(s *scope) {
 	st := &s.cs.Status
 	st.ObservedGeneration = s.cs.Generation
-	st.Sources = sourceStatuses(s.cands, s.checked)
+	st.Sources = sourceStatuses(s.candidates, s.checked)
 	st.Certificate = certificateInfo(s)
 	if s.wrote {
-		t := statusTime(s.now)
+		t := engine.StatusTime(s.now)
 		st.LastSyncTime = &t
 	}
-	st.Restarts = restartsStatus(s)
-	setPods(s)
-	setSourcesReady(s.cs, s.cands)
+	st.Restarts = s.ro.StatusRestarts(st.Restarts)
+	setSourcesReady(s.cs, s.candidates)
 	setSynced(s)
-	setRolledOut(s)
-	setVerified(s)
-	setExpiringSoon(s)
+	if s.verifiedDone {
+		setPods(s)
+		setRolledOut(s)
+		setVerified(s)
+	} else if s.rolled {
+		setRolledOut(s)
+	}
+	if s.verifiedDone {
+		// What pods serve is among the deadlines: only a complete
+		// reconcile knows them all.
+		setExpiringSoon(s)
+	}
 	setReady(s.cs)
-}
-
-// restartsStatus keeps the restart records of the current certificate,
-// newest last, bounded.
-func restartsStatus(s *scope) []v1alpha1.RestartRecord {
-	if s.want == "" {
-		return s.cs.Status.Restarts // nothing known about the target: keep them
-	}
-	out := s.restarts
-	if len(out) > maxRestartRecords {
-		out = out[len(out)-maxRestartRecords:]
-	}
-	if len(out) == 0 {
-		return nil
-	}
-	return out
 }
 
 // setPods records the verification counts; lastVerifiedTime moves only when
@@ -70,7 +64,7 @@ func setPods(s *scope) {
 	}
 	pods := verification.Summarize(s.verify.pods)
 	if st.Pods == nil || !equality.Semantic.DeepEqual(*st.Pods, pods) || st.LastVerifiedTime == nil {
-		t := statusTime(s.verify.at)
+		t := engine.StatusTime(s.verify.at)
 		st.LastVerifiedTime = &t
 	}
 	st.Pods = &pods
@@ -83,7 +77,7 @@ func sourceStatuses(cands []selection.Candidate, checked map[string]time.Time) [
 	for _, c := range cands {
 		ss := v1alpha1.SourceStatus{Name: c.Source, Ready: c.Valid, Reason: c.Reason, Message: c.Message}
 		if t, ok := checked[c.Source]; ok && !t.IsZero() {
-			lc := statusTime(t)
+			lc := engine.StatusTime(t)
 			ss.LastChecked = &lc
 		}
 		if c.Bundle != nil {
@@ -168,33 +162,33 @@ func setSynced(s *scope) {
 		setCondition(cs, v1alpha1.ConditionSynced, metav1.ConditionFalse, v1alpha1.ReasonSuspended,
 			"spec.suspend is true and the target differs from the chosen certificate; "+keeps)
 	default:
-		w := s.cands[s.winner]
+		w := s.candidates[s.winner]
 		setCondition(cs, v1alpha1.ConditionSynced, metav1.ConditionTrue, v1alpha1.ReasonSynced,
 			fmt.Sprintf("target Secret %s holds %s from source %q", cs.Spec.Target.SecretName, certs.Describe(w.Bundle.Leaf), w.Source))
 	}
 }
 
 func setRolledOut(s *scope) {
-	cs, st := s.cs, &s.roll
+	cs, st := s.cs, &s.ro.State
 	switch {
-	case st.skipped != "":
-		setCondition(cs, v1alpha1.ConditionRolledOut, metav1.ConditionUnknown, v1alpha1.ReasonWaitingForRollout, st.skipped)
-	case rolloutMode(cs) == v1alpha1.RolloutNone:
+	case st.Skipped != "":
+		setCondition(cs, v1alpha1.ConditionRolledOut, metav1.ConditionUnknown, v1alpha1.ReasonWaitingForRollout, st.Skipped)
+	case engine.Mode(&cs.Spec.Rollout) == v1alpha1.RolloutNone:
 		msg := "rollout.mode is None: certsync restarts no workload; verification reports pods that serve a stale certificate"
 		if remediates(cs) {
 			msg += " and, as verify.remediate is true, evicts them"
 		}
 		setCondition(cs, v1alpha1.ConditionRolledOut, metav1.ConditionTrue, v1alpha1.ReasonRolloutDisabled, msg)
-	case len(st.stalled) > 0:
-		setCondition(cs, v1alpha1.ConditionRolledOut, metav1.ConditionFalse, v1alpha1.ReasonRolloutStalled, rolloutSummary(st))
-	case len(st.missing) > 0:
+	case len(st.Stalled) > 0:
+		setCondition(cs, v1alpha1.ConditionRolledOut, metav1.ConditionFalse, v1alpha1.ReasonRolloutStalled, st.Summary())
+	case len(st.Missing) > 0:
 		setCondition(cs, v1alpha1.ConditionRolledOut, metav1.ConditionFalse, v1alpha1.ReasonWorkloadNotFound,
-			"listed workloads not found: "+rolloutSummary(st))
-	case len(st.pending) > 0:
-		setCondition(cs, v1alpha1.ConditionRolledOut, metav1.ConditionFalse, v1alpha1.ReasonRollingOut, rolloutSummary(st))
+			"listed workloads not found: "+st.Summary())
+	case len(st.Pending) > 0:
+		setCondition(cs, v1alpha1.ConditionRolledOut, metav1.ConditionFalse, v1alpha1.ReasonRollingOut, st.Summary())
 	default:
 		setCondition(cs, v1alpha1.ConditionRolledOut, metav1.ConditionTrue, v1alpha1.ReasonRolledOut,
-			fmt.Sprintf("every workload using Secret %s runs pods started with certificate sha256 %.16s…", cs.Spec.Target.SecretName, s.want))
+			fmt.Sprintf("every workload using Secret %s runs pods started with certificate sha256 %.16s…", cs.Spec.Target.SecretName, s.ro.Held))
 	}
 }
 
@@ -225,7 +219,7 @@ func setVerified(s *scope) {
 			fmt.Sprintf("%d of %d pods could not be checked (%s). %s", pods.Unreachable, pods.Total, strings.Join(pods.UnreachableNames, ", "), verifySummary(v)))
 	default:
 		setCondition(cs, v1alpha1.ConditionVerified, metav1.ConditionTrue, v1alpha1.ReasonVerified,
-			fmt.Sprintf("%d of %d pods serve certificate sha256 %.16s… on every endpoint", pods.Verified, pods.Total, s.want))
+			fmt.Sprintf("%d of %d pods serve certificate sha256 %.16s… on every endpoint", pods.Verified, pods.Total, s.ro.Held))
 	}
 }
 
@@ -249,10 +243,4 @@ func setReady(cs *v1alpha1.CertSync) {
 		msg += fmt.Sprintf("; %s pods verified", cs.Status.Pods.Summary)
 	}
 	setCondition(cs, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReady, msg)
-}
-
-// statusTime is t as the API server stores it (RFC 3339, whole seconds), so
-// that a status read back compares equal to the one computed again.
-func statusTime(t time.Time) metav1.Time {
-	return metav1.NewTime(t.Truncate(time.Second))
 }

@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"certsync.io/certsync/api/v1alpha1"
+	"certsync.io/certsync/controllers/engine"
 	"certsync.io/certsync/internal/certs"
 	"certsync.io/certsync/internal/certs/certstest"
 	"certsync.io/certsync/internal/probe"
@@ -87,7 +88,8 @@ type stScopeOption func(*scope)
 
 // stScope is a reconcile's scope over stCertSync(): no candidate, no target.
 func stScope(cs *v1alpha1.CertSync, opts ...stScopeOption) *scope {
-	s := &scope{cs: cs, now: stNow, winner: -1}
+	s := newScope(cs, stNow)
+	s.synced, s.rolled, s.verifiedDone = true, true, true
 	for _, o := range opts {
 		o(s)
 	}
@@ -96,7 +98,7 @@ func stScope(cs *v1alpha1.CertSync, opts ...stScopeOption) *scope {
 
 // cands sets the candidates and picks the winner as readSources does.
 func cands(cs ...selection.Candidate) stScopeOption {
-	return func(s *scope) { s.cands, s.winner = cs, selection.Pick(cs) }
+	return func(s *scope) { s.candidates, s.winner = cs, selection.Pick(cs) }
 }
 
 func outcome(a target.Action, msg string) stScopeOption {
@@ -107,9 +109,9 @@ func wrote() stScopeOption { return func(s *scope) { s.wrote = true } }
 
 func writeErr(err error) stScopeOption { return func(s *scope) { s.err = err } }
 
-func want(sha string) stScopeOption { return func(s *scope) { s.want = sha } }
+func want(sha string) stScopeOption { return func(s *scope) { s.ro.Held = sha } }
 
-func roll(st rolloutState) stScopeOption { return func(s *scope) { s.roll = st } }
+func roll(st engine.RolloutState) stScopeOption { return func(s *scope) { s.ro.State = st } }
 
 func verifySkipped(reason, msg string) stScopeOption {
 	return func(s *scope) { s.verify = verifyState{skippedReason: reason, skippedMessage: msg} }
@@ -124,8 +126,8 @@ func afterRestart(pods ...string) stScopeOption {
 	return func(s *scope) { s.verify.afterRestart = pods }
 }
 
-func withEvents(evs ...event) stScopeOption {
-	return func(s *scope) { s.events = append(s.events, evs...) }
+func withEvents(evs ...engine.Event) stScopeOption {
+	return func(s *scope) { s.ro.Events = append(s.ro.Events, evs...) }
 }
 
 func pr(pod string, st probe.State) verification.PodResult {
@@ -241,28 +243,28 @@ func TestSetRolledOut(t *testing.T) {
 	tests := []struct {
 		name string
 		cs   *v1alpha1.CertSync
-		roll rolloutState
+		roll engine.RolloutState
 		want condExpect
 	}{
-		{"skipped", stCertSync(), rolloutState{skipped: "the target holds no certificate of this CertSync yet"},
+		{"skipped", stCertSync(), engine.RolloutState{Skipped: "the target holds no certificate of this CertSync yet"},
 			condExpect{metav1.ConditionUnknown, v1alpha1.ReasonWaitingForRollout, []string{"the target holds no certificate of this CertSync yet"}}},
-		{"skipped beats None mode", stCertSync(stMode(v1alpha1.RolloutNone)), rolloutState{skipped: "no certificate"},
+		{"skipped beats None mode", stCertSync(stMode(v1alpha1.RolloutNone)), engine.RolloutState{Skipped: "no certificate"},
 			condExpect{metav1.ConditionUnknown, v1alpha1.ReasonWaitingForRollout, nil}},
-		{"None mode", stCertSync(stMode(v1alpha1.RolloutNone)), rolloutState{},
+		{"None mode", stCertSync(stMode(v1alpha1.RolloutNone)), engine.RolloutState{},
 			condExpect{metav1.ConditionTrue, v1alpha1.ReasonRolloutDisabled, []string{"rollout.mode is None"}}},
-		{"stalled beats missing and pending", stCertSync(), rolloutState{
-			stalled: []string{"Deployment/web: 1 of 3 replicas updated (no completion within 10m0s)"},
-			missing: []string{"StatefulSet/db"},
-			pending: []string{"DaemonSet/relay: 0 of 2 pods updated"}},
+		{"stalled beats missing and pending", stCertSync(), engine.RolloutState{
+			Stalled: []string{"Deployment/web: 1 of 3 replicas updated (no completion within 10m0s)"},
+			Missing: []string{"StatefulSet/db"},
+			Pending: []string{"DaemonSet/relay: 0 of 2 pods updated"}},
 			condExpect{metav1.ConditionFalse, v1alpha1.ReasonRolloutStalled, []string{
 				"Deployment/web: 1 of 3 replicas updated (no completion within 10m0s); StatefulSet/db; DaemonSet/relay: 0 of 2 pods updated"}}},
-		{"missing beats pending", stCertSync(), rolloutState{missing: []string{"StatefulSet/db"}, pending: []string{"Deployment/web: restart requested"}},
+		{"missing beats pending", stCertSync(), engine.RolloutState{Missing: []string{"StatefulSet/db"}, Pending: []string{"Deployment/web: restart requested"}},
 			condExpect{metav1.ConditionFalse, v1alpha1.ReasonWorkloadNotFound, []string{"listed workloads not found: StatefulSet/db; Deployment/web: restart requested"}}},
-		{"pending", stCertSync(), rolloutState{pending: []string{"Deployment/web: restart requested", "bare pods: 1 of 2 evicted, waiting for the rest"}},
+		{"pending", stCertSync(), engine.RolloutState{Pending: []string{"Deployment/web: restart requested", "bare pods: 1 of 2 evicted, waiting for the rest"}},
 			condExpect{metav1.ConditionFalse, v1alpha1.ReasonRollingOut, []string{"Deployment/web: restart requested; bare pods: 1 of 2 evicted"}}},
-		{"done", stCertSync(), rolloutState{started: nil},
+		{"done", stCertSync(), engine.RolloutState{Started: nil},
 			condExpect{metav1.ConditionTrue, v1alpha1.ReasonRolledOut, []string{"every workload using Secret mail-tls", "sha256 0123456789abcdef…"}}},
-		{"done, Explicit mode", stCertSync(stMode(v1alpha1.RolloutExplicit)), rolloutState{},
+		{"done, Explicit mode", stCertSync(stMode(v1alpha1.RolloutExplicit)), engine.RolloutState{},
 			condExpect{metav1.ConditionTrue, v1alpha1.ReasonRolledOut, nil}},
 	}
 	for _, tt := range tests {
@@ -443,7 +445,7 @@ func TestSetPods(t *testing.T) {
 }
 
 // evKey is what the transition tests compare: type and reason.
-func evKeys(evs []event) []string {
+func evKeys(evs []engine.Event) []string {
 	out := []string{}
 	for _, e := range evs {
 		out = append(out, e.Type+"/"+e.Reason)
@@ -553,11 +555,11 @@ func TestTransitionEvents(t *testing.T) {
 
 		// Rollout.
 		{name: "RolloutStarted for workloads, not for evicted pods",
-			scope: []stScopeOption{roll(rolloutState{started: []v1alpha1.RestartRecord{
+			scope: []stScopeOption{roll(engine.RolloutState{Started: []v1alpha1.RestartRecord{
 				{Kind: "Deployment", Name: "web", SHA256: stWant}, {Kind: "Pod", Name: "bare", SHA256: stWant}}})},
 			want: []string{normal + v1alpha1.ReasonRolloutStarted}},
 		{name: "phase events are passed on",
-			scope: []stScopeOption{withEvents(event{corev1.EventTypeNormal, v1alpha1.ReasonPodRestarted, "Evict", "evicted pod bare"})},
+			scope: []stScopeOption{withEvents(engine.Normal(v1alpha1.ReasonPodRestarted, "Evict", "evicted pod bare"))},
 			want:  []string{normal + v1alpha1.ReasonPodRestarted}},
 		{name: "RolloutComplete after RollingOut",
 			before: opts{condF(v1alpha1.ConditionRolledOut, v1alpha1.ReasonRollingOut, "pending")},
@@ -616,7 +618,7 @@ func TestTransitionEvents(t *testing.T) {
 			want:  []string{}},
 
 		// Order.
-		{name: "order: sync, sources, conflicts, restarts, phase events, completion, verification",
+		{name: "order: actions (sync, restarts, phase events), then transitions (sources, conflicts, completion, verification)",
 			before: opts{
 				condF(v1alpha1.ConditionRolledOut, v1alpha1.ReasonRollingOut, "pending"),
 				stCond(v1alpha1.ConditionVerified, metav1.ConditionUnknown, v1alpha1.ReasonWaitingForRollout, "waiting")},
@@ -626,16 +628,16 @@ func TestTransitionEvents(t *testing.T) {
 				condT(v1alpha1.ConditionRolledOut, v1alpha1.ReasonRolledOut),
 				condT(v1alpha1.ConditionVerified, v1alpha1.ReasonVerified)},
 			scope: []stScopeOption{cands(good), wrote(),
-				roll(rolloutState{started: []v1alpha1.RestartRecord{{Kind: "StatefulSet", Name: "db", SHA256: stWant}}}),
-				withEvents(event{corev1.EventTypeWarning, v1alpha1.ReasonPodRestarted, "Evict", "blocked"})},
-			want: []string{normal + v1alpha1.ReasonSynced, warning + v1alpha1.ReasonSourceUnavailable, warning + v1alpha1.ReasonDowngradeRefused,
-				normal + v1alpha1.ReasonRolloutStarted, warning + v1alpha1.ReasonPodRestarted, normal + v1alpha1.ReasonRolloutComplete, normal + v1alpha1.ReasonVerified}},
+				roll(engine.RolloutState{Started: []v1alpha1.RestartRecord{{Kind: "StatefulSet", Name: "db", SHA256: stWant}}}),
+				withEvents(engine.Warning(v1alpha1.ReasonPodRestarted, "Evict", "blocked"))},
+			want: []string{normal + v1alpha1.ReasonSynced, normal + v1alpha1.ReasonRolloutStarted, warning + v1alpha1.ReasonPodRestarted,
+				warning + v1alpha1.ReasonSourceUnavailable, warning + v1alpha1.ReasonDowngradeRefused, normal + v1alpha1.ReasonRolloutComplete, normal + v1alpha1.ReasonVerified}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before, after := stCertSync(tt.before...), stCertSync(tt.after...)
 			s := stScope(after, tt.scope...)
-			evs := transitionEvents(before, after, s)
+			evs := allEvents(before, after, s)
 			NewWithT(t).Expect(evKeys(evs)).To(Equal(tt.want))
 			for _, e := range evs {
 				if e.Action == "" || e.Note == "" {
@@ -658,9 +660,9 @@ func TestTransitionEventNotes(t *testing.T) {
 		stCond(v1alpha1.ConditionSynced, metav1.ConditionFalse, v1alpha1.ReasonTargetConflict, `Secret mail-tls is managed by CertSync "other"`),
 	)
 	s := stScope(after, cands(good, stFailing("backup", sources.ReasonNotFound, "Secret mail/backup not found")), wrote(),
-		roll(rolloutState{started: []v1alpha1.RestartRecord{{Kind: "Deployment", Name: "web", SHA256: stWant}}}))
+		roll(engine.RolloutState{Started: []v1alpha1.RestartRecord{{Kind: "Deployment", Name: "web", SHA256: stWant}}}))
 	notes := map[string]string{}
-	for _, e := range transitionEvents(before, after, s) {
+	for _, e := range allEvents(before, after, s) {
 		notes[e.Reason] = e.Action + ": " + e.Note
 	}
 	g.Expect(notes).To(HaveKeyWithValue(v1alpha1.ReasonSynced, ContainSubstring("Sync: wrote CN=mail.example.com, serial 5eed")))
@@ -682,7 +684,7 @@ func TestTransitionEventsAcrossReconciles(t *testing.T) {
 	waiting := verifySkipped(v1alpha1.ReasonWaitingForRollout, "verification starts when the rollout is complete")
 	ok := verified(stNow, pr("mail-0", probe.Verified), pr("mail-1", probe.Verified))
 	stale := verified(stNow, pr("mail-0", probe.Verified), pr("mail-1", probe.Stale))
-	pending := roll(rolloutState{pending: []string{"Deployment/web: 1 of 2 replicas updated"}})
+	pending := roll(engine.RolloutState{Pending: []string{"Deployment/web: 1 of 2 replicas updated"}})
 
 	cs := stCertSync()
 	steps := []struct {
@@ -690,17 +692,17 @@ func TestTransitionEventsAcrossReconciles(t *testing.T) {
 		opts []stScopeOption
 		want []string
 	}{
-		{"source missing", []stScopeOption{cands(gone), roll(rolloutState{skipped: "no certificate"}), verifySkipped(v1alpha1.ReasonNothingToVerify, "none")},
+		{"source missing", []stScopeOption{cands(gone), roll(engine.RolloutState{Skipped: "no certificate"}), verifySkipped(v1alpha1.ReasonNothingToVerify, "none")},
 			[]string{warning + v1alpha1.ReasonSourceUnavailable}},
-		{"source still missing", []stScopeOption{cands(gone), roll(rolloutState{skipped: "no certificate"}), verifySkipped(v1alpha1.ReasonNothingToVerify, "none")},
+		{"source still missing", []stScopeOption{cands(gone), roll(engine.RolloutState{Skipped: "no certificate"}), verifySkipped(v1alpha1.ReasonNothingToVerify, "none")},
 			[]string{}},
-		{"source fails validation", []stScopeOption{cands(expired), roll(rolloutState{skipped: "no certificate"}), verifySkipped(v1alpha1.ReasonNothingToVerify, "none")},
+		{"source fails validation", []stScopeOption{cands(expired), roll(engine.RolloutState{Skipped: "no certificate"}), verifySkipped(v1alpha1.ReasonNothingToVerify, "none")},
 			[]string{warning + v1alpha1.ReasonValidationFailed}},
 		{"source fixed, target written", []stScopeOption{cands(good), outcome(target.Create, ""), wrote(), want(stWant), noPods},
 			[]string{normal + v1alpha1.ReasonSynced}}, // NoPods is True but not Verified: no event
 		{"steady", []stScopeOption{cands(good), want(stWant), noPods}, []string{}},
 		{"restart requested", []stScopeOption{cands(good), want(stWant), waiting,
-			roll(rolloutState{pending: []string{"Deployment/web: restart requested"}, started: []v1alpha1.RestartRecord{{Kind: "Deployment", Name: "web", SHA256: stWant}}})},
+			roll(engine.RolloutState{Pending: []string{"Deployment/web: restart requested"}, Started: []v1alpha1.RestartRecord{{Kind: "Deployment", Name: "web", SHA256: stWant}}})},
 			[]string{normal + v1alpha1.ReasonRolloutStarted}},
 		{"rolling", []stScopeOption{cands(good), want(stWant), waiting, pending}, []string{}},
 		{"still rolling", []stScopeOption{cands(good), want(stWant), waiting, pending}, []string{}},
@@ -718,7 +720,7 @@ func TestTransitionEventsAcrossReconciles(t *testing.T) {
 		before := cs.DeepCopy()
 		s := stScope(cs, st.opts...)
 		setStatus(s)
-		if got := evKeys(transitionEvents(before, cs, s)); strings.Join(got, ",") != strings.Join(st.want, ",") {
+		if got := evKeys(allEvents(before, cs, s)); strings.Join(got, ",") != strings.Join(st.want, ",") {
 			t.Errorf("%s: events %v, want %v (Ready: %s)", st.name, got, st.want, conditionMessage(cs, v1alpha1.ConditionReady))
 		}
 	}
@@ -741,8 +743,14 @@ func TestTransitionEventsFetchFailureOfAnyKind(t *testing.T) {
 				certs.Requirements{}, stNow)
 			before, after := stCertSync(), stCertSync()
 			s := stScope(after, cands(c))
-			after.Status.Sources = sourceStatuses(s.cands, nil)
-			NewWithT(t).Expect(evKeys(transitionEvents(before, after, s))).To(Equal([]string{warning + v1alpha1.ReasonSourceUnavailable}))
+			after.Status.Sources = sourceStatuses(s.candidates, nil)
+			NewWithT(t).Expect(evKeys(allEvents(before, after, s))).To(Equal([]string{warning + v1alpha1.ReasonSourceUnavailable}))
 		})
 	}
+}
+
+// allEvents are the events a reconcile emits when its status is stored:
+// its actions, then the transitions.
+func allEvents(before, after *v1alpha1.CertSync, s *scope) []engine.Event {
+	return append(actionEvents(s), transitionEvents(before, after, s)...)
 }

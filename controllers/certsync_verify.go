@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"certsync.io/certsync/api/v1alpha1"
+	"certsync.io/certsync/controllers/engine"
 	"certsync.io/certsync/internal/probe"
 	"certsync.io/certsync/internal/rollout"
 	"certsync.io/certsync/internal/verification"
@@ -37,9 +38,17 @@ type verifyState struct {
 // verify probes every ready pod's endpoints (or reuses a recent result) and,
 // if remediation is on, evicts pods that serve a stale certificate.
 func (r *CertSyncReconciler) verify(ctx context.Context, s *scope) error {
+	if err := r.probeAndRemediate(ctx, s); err != nil {
+		return err
+	}
+	s.verifiedDone = true
+	return nil
+}
+
+func (r *CertSyncReconciler) probeAndRemediate(ctx context.Context, s *scope) error {
 	v := &s.verify
 	switch {
-	case s.want == "":
+	case s.ro.Held == "":
 		v.skippedReason, v.skippedMessage = v1alpha1.ReasonNothingToVerify, "the target holds no certificate of this CertSync yet"
 		return nil
 	case s.selectorErr != nil:
@@ -53,7 +62,7 @@ func (r *CertSyncReconciler) verify(ctx context.Context, s *scope) error {
 	waiting := 0
 	for _, p := range s.verifyPods {
 		switch {
-		case slices.Contains(s.roll.rolling, rollout.WorkloadOf(p).String()):
+		case slices.Contains(s.ro.State.Rolling, rollout.WorkloadOf(p).String()):
 			waiting++
 		case rollout.Ready(p):
 			ready = append(ready, p)
@@ -74,18 +83,19 @@ func (r *CertSyncReconciler) verify(ctx context.Context, s *scope) error {
 		return nil
 	}
 	key, interval, podsKey := s.key(), verifyInterval(s.cs), podsKeyOf(ready)
-	if pods, at, ok := r.memory.lastVerification(key, s.want, podsKey, s.now, interval); ok {
+	changes := r.memory.PodSetChanges(key)
+	if pods, at, ok := r.verified.last(key, s.ro.Held, podsKey, changes, s.now, interval); ok {
 		v.pods, v.at = pods, at
 	} else {
 		start := time.Now()
 		results := r.prober(s).ProbeAll(ctx, targets, serverName(s.cs))
 		r.Metrics.VerifyDuration(time.Since(start))
-		judged, err := r.dropOutgoing(ctx, s, ready, verification.Judge(results, s.want))
+		judged, err := r.dropOutgoing(ctx, s, ready, verification.Judge(results, s.ro.Held))
 		if err != nil {
 			return err
 		}
 		v.pods, v.at = judged, s.now
-		r.memory.storeVerification(key, s.want, podsKey, s.now, v.pods)
+		r.verified.store(key, verifyEntry{sha: s.ro.Held, podsKey: podsKey, changes: changes, at: s.now, pods: v.pods})
 		log.FromContext(ctx).V(1).Info("verified pods", "pods", len(ready), "endpoints", len(targets), "took", time.Since(start))
 	}
 	return r.remediate(ctx, s, ready)
@@ -145,7 +155,7 @@ func (r *CertSyncReconciler) remediate(ctx context.Context, s *scope, ready []*c
 		if pr.State != probe.Stale || p == nil {
 			continue
 		}
-		if rollout.AfterRestart(p, s.want, s.restarts) {
+		if rollout.AfterRestart(p, s.ro.Held, s.ro.Restarts) {
 			s.verify.afterRestart = append(s.verify.afterRestart, p.Name)
 			continue
 		}
@@ -158,7 +168,7 @@ func (r *CertSyncReconciler) remediate(ctx context.Context, s *scope, ready []*c
 	if err != nil || len(confirmed) == 0 {
 		return err
 	}
-	_, err = r.evictExactly(ctx, s, confirmed, "it serves a stale certificate")
+	_, err = r.restarter().Evict(ctx, &s.ro, confirmed, "it serves a stale certificate", true)
 	return err
 }
 
@@ -201,7 +211,7 @@ func (r *CertSyncReconciler) stillStale(ctx context.Context, s *scope, p *corev1
 	if len(targets) == 0 {
 		return false
 	}
-	judged := verification.Judge(r.prober(s).ProbeAll(ctx, targets, serverName(s.cs)), s.want)
+	judged := verification.Judge(r.prober(s).ProbeAll(ctx, targets, serverName(s.cs)), s.ro.Held)
 	return len(judged) == 1 && judged[0].State == probe.Stale
 }
 
@@ -221,7 +231,7 @@ func remediates(cs *v1alpha1.CertSync) bool {
 	if r := cs.Spec.Verify.Remediate; r != nil {
 		return *r
 	}
-	return rolloutMode(cs) != v1alpha1.RolloutNone
+	return engine.Mode(&cs.Spec.Rollout) != v1alpha1.RolloutNone
 }
 
 // podsKeyOf identifies a set of pods and their addresses: a change means the

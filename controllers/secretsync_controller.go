@@ -5,25 +5,21 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/tools/events"
-	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	"certsync.io/certsync/api/v1alpha1"
+	"certsync.io/certsync/controllers/engine"
 	"certsync.io/certsync/internal/expiry"
 	"certsync.io/certsync/internal/metrics"
 	"certsync.io/certsync/internal/opaque"
@@ -40,118 +36,93 @@ const ssSecretRefIndex = "certsync.io/secretsync-secret-refs"
 // into its target Secret, restarts what uses them, warns before they
 // expire and, if asked, proves them at an OAuth2 token endpoint.
 type SecretSyncReconciler struct {
-	// Client reads SecretSyncs and workloads from the cache and Secrets
-	// from the API server (see ManagerOptions).
-	Client   client.Client
-	Recorder events.EventRecorder
-	// Clock is the operator's notion of now: expiry windows, synced-at,
-	// verification intervals.
-	Clock clock.PassiveClock
+	engine.Core
+	// Poller fetches HTTPS sources and owns their schedule and cache; nil:
+	// one of the reconciler's own.
+	Poller *engine.Poller
 
-	// Metrics records per-object series; nil records nothing.
-	Metrics *metrics.Recorder
-	// HTTPS fetches HTTPS sources, with conditional requests; nil: one of
-	// the reconciler's own.
-	HTTPS *sources.HTTPSFetcher
-
-	tokens      ssTokenMemory
-	httpsStates ssHTTPSMemory
-	httpsOnce   sync.Once
+	memory engine.Memory
+	tokens ssTokenMemory
 }
 
-// NewSecretSyncReconciler returns a SecretSync reconciler using the
-// manager's client and an event recorder reporting as certsync.
-func NewSecretSyncReconciler(mgr ctrl.Manager) *SecretSyncReconciler {
-	return &SecretSyncReconciler{
-		Client:   mgr.GetClient(),
-		Recorder: mgr.GetEventRecorder("certsync"),
-		Clock:    clock.RealClock{},
-		HTTPS:    &sources.HTTPSFetcher{},
-	}
-}
-
-// ssScope is everything one SecretSync reconcile gathered, read once.
+// ssScope is everything one SecretSync reconcile gathered, read once. Each
+// field says which phase sets it; a field of a phase that did not run is
+// zero.
 type ssScope struct {
-	ss     *v1alpha1.SecretSync
-	now    time.Time
-	cands  []opaque.Candidate
-	winner int            // index into cands, -1 when none is usable
-	target *corev1.Secret // nil when missing
-	// conflict says why the target is not this SecretSync's to write.
-	conflict string
-	// differs: the target does not hold the winner (a write is due, or was
-	// held back by suspend); wrote: this reconcile wrote it.
+	// ss is the SecretSync, whose status setSecretSyncStatus fills; now is
+	// the reconcile's time (Reconcile).
+	ss  *v1alpha1.SecretSync
+	now time.Time
+	// candidates are the sources' values, in spec order; winner is the
+	// index of the ones to sync, -1 when none is usable; nextFetch is when
+	// the next HTTPS source is due (readSources).
+	candidates []opaque.Candidate
+	winner     int
+	nextFetch  time.Time
+	// target is the target Secret, nil when missing; conflict says why it
+	// is not this SecretSync's to write; differs: the target does not hold
+	// the winner (a write is due, or was held back by suspend); wrote: this
+	// reconcile wrote it; err: a write that failed (syncTarget).
+	target         *corev1.Secret
+	conflict       string
 	differs, wrote bool
-	err            error // a write that failed, for status
-
-	// What the target holds when it is ours: the hash of the managed
-	// values ("" when some are missing), their source and expiry, and
-	// when they were written.
-	want         string
+	err            error
+	// heldSource and heldNotAfter are the source and expiry of what the
+	// target holds when it is ours (syncTarget); ro.Held is the hash of the
+	// managed values ("" when some are missing) and ro.SyncedAt when they
+	// were written.
 	heldSource   string
 	heldNotAfter time.Time
-	syncedAt     time.Time
+	// synced: the sync phase ran (syncTarget).
+	synced bool
+	// ro is the rollout: the pods that use the target (gatherPods), what
+	// was restarted and evicted (rollout).
+	ro engine.Rollout
+	// rolled: the rollout phase completed (rollout).
+	rolled bool
+	// verify is the token check, nil when none is configured (verify).
+	verify *ssTokenCheck
+}
 
-	usingPods []*corev1.Pod
-	roll      rolloutState
-	verify    *ssTokenCheck // nil when no verification is configured
-
-	// nextFetch is when the next HTTPS source is due.
-	nextFetch time.Time
+// newSSScope starts a reconcile of ss at now.
+func newSSScope(ss *v1alpha1.SecretSync, now time.Time) *ssScope {
+	return &ssScope{ss: ss, now: now, winner: -1, ro: engine.Rollout{
+		Key: client.ObjectKeyFromObject(ss), Spec: &ss.Spec.Rollout, Suspend: ss.Spec.Suspend, Now: now, What: "secret values"}}
 }
 
 // +kubebuilder:rbac:groups=certsync.io,resources=secretsyncs,verbs=get;list;watch
 // +kubebuilder:rbac:groups=certsync.io,resources=secretsyncs/status,verbs=get;update;patch
 
 // Reconcile reads every source, picks the newest usable values, writes them
-// to the target if they differ, restarts their consumers, verifies them and
-// records all of it. A steady state makes no writes.
-func (r *SecretSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+// to the target if they differ, restarts their consumers and verifies them;
+// a deferred finish records status, events and metrics for what did
+// happen, also when a later phase fails. A steady state makes no writes.
+func (r *SecretSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
 	var ss v1alpha1.SecretSync
 	if err := r.Client.Get(ctx, req.NamespacedName, &ss); err != nil {
 		if apierrors.IsNotFound(err) {
-			r.tokens.forget(req.NamespacedName) // its target stays, by design
-			r.forgetHTTPS(req.NamespacedName, nil)
-			r.Metrics.Forget(metrics.Object{Namespace: req.Namespace, Name: req.Name, Kind: metrics.KindSecretSync})
+			r.forget(req.NamespacedName) // its target stays, by design
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !ss.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil
 	}
-	s := &ssScope{ss: &ss, now: r.Clock.Now(), winner: -1}
+	s := newSSScope(&ss, r.Clock.Now())
 	orig := ss.DeepCopy()
+	defer func() { res, err = r.finish(ctx, orig, s, res, err) }()
 
-	if err := r.readSecretSyncSources(ctx, s); err != nil {
-		return ctrl.Result{}, err
-	}
-	if err := r.syncSecretSyncTarget(ctx, s); err != nil {
-		return ctrl.Result{}, err
-	}
-	if err := r.rolloutSecretSync(ctx, s); err != nil {
-		return ctrl.Result{}, err
-	}
-	r.verifySecretSync(ctx, s)
-
-	setSecretSyncStatus(s)
-	r.Metrics.Observe(metrics.Object{Namespace: ss.Namespace, Name: ss.Name, Kind: metrics.KindSecretSync}, secretSyncSnapshot(&ss))
-	r.emit(s.ss, secretSyncActions(s))
-	if !equality.Semantic.DeepEqual(orig.Status, ss.Status) {
-		// The optimistic lock keeps a reconcile of a stale cached copy from
-		// overwriting a newer status, and from announcing its transitions.
-		err := r.Client.Status().Patch(ctx, &ss, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}))
-		if apierrors.IsConflict(err) {
-			return ctrl.Result{RequeueAfter: conflictRequeue}, nil
+	for _, phase := range []func(context.Context, *ssScope) error{
+		r.readSources, r.syncTarget, r.gatherPods, r.rollout, r.verifyToken,
+	} {
+		if err := phase(ctx, s); err != nil {
+			return ctrl.Result{}, err
 		}
-		if err != nil {
-			return ctrl.Result{}, fmt.Errorf("patching status: %w", err)
-		}
-		r.emit(s.ss, secretSyncTransitions(orig, s))
 	}
 	if s.err != nil {
 		return ctrl.Result{}, s.err
 	}
-	for _, c := range s.cands {
+	for _, c := range s.candidates {
 		if c.Transient {
 			// Retried with the controller's capped exponential backoff; the
 			// target keeps its values meanwhile.
@@ -161,15 +132,43 @@ func (r *SecretSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	return ctrl.Result{RequeueAfter: secretSyncRequeue(s)}, nil
 }
 
-func (r *SecretSyncReconciler) emit(ss *v1alpha1.SecretSync, evs []event) {
-	for _, e := range evs {
-		r.Recorder.Eventf(ss, nil, e.Type, e.Reason, e.Action, "%s", e.Note)
+// finish records what the reconcile did, whichever phase it reached, the
+// same way as a CertSync's: the status first, then the events, then the
+// metrics.
+func (r *SecretSyncReconciler) finish(ctx context.Context, orig *v1alpha1.SecretSync, s *ssScope, res ctrl.Result, err error) (ctrl.Result, error) {
+	if !s.synced {
+		return res, err
 	}
+	setSecretSyncStatus(s)
+	rec := engine.Record{
+		Orig: orig, Obj: s.ss,
+		StatusOf:    func(o client.Object) any { return o.(*v1alpha1.SecretSync).Status },
+		Actions:     secretSyncActions(s),
+		Transitions: secretSyncTransitions(orig, s),
+	}
+	res, err = r.Finish(ctx, rec, res, err)
+	obj := metrics.Object{Namespace: s.ss.Namespace, Name: s.ss.Name, Kind: metrics.KindSecretSync}
+	r.Metrics.Observe(obj, secretSyncSnapshot(s.ss))
+	switch {
+	case s.wrote:
+		r.Metrics.SyncResult(obj, "success")
+	case s.err != nil || err != nil:
+		r.Metrics.SyncResult(obj, "error")
+	}
+	return res, err
 }
 
-func (r *SecretSyncReconciler) readSecretSyncSources(ctx context.Context, s *ssScope) error {
+// forget drops what is remembered of a deleted SecretSync.
+func (r *SecretSyncReconciler) forget(key types.NamespacedName) {
+	r.memory.Forget(key)
+	r.tokens.forget(key)
+	r.Poller.Retain(key, nil)
+	r.Metrics.Forget(metrics.Object{Namespace: key.Namespace, Name: key.Name, Kind: metrics.KindSecretSync})
+}
+
+func (r *SecretSyncReconciler) readSources(ctx context.Context, s *ssScope) error {
 	spec := &s.ss.Spec
-	s.cands = make([]opaque.Candidate, 0, len(spec.Sources))
+	s.candidates = make([]opaque.Candidate, 0, len(spec.Sources))
 	httpsSources := map[string]bool{}
 	for _, src := range spec.Sources {
 		var (
@@ -181,19 +180,19 @@ func (r *SecretSyncReconciler) readSecretSyncSources(ctx context.Context, s *ssS
 			m, err = r.readOpaqueSecret(ctx, s.ss.Namespace, src.Secret)
 		case src.HTTPS != nil:
 			httpsSources[src.Name] = true
-			m, err = r.readSecretSyncHTTPS(ctx, s, src.Name, src.HTTPS)
+			m, err = r.readHTTPS(ctx, s, src.Name, src.HTTPS)
 		default:
 			err = &sources.Error{Reason: "Unsupported", Message: "no source kind set"}
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		s.cands = append(s.cands, opaque.Evaluate(src.Name, m, err, spec.Keys, spec.Expiry.From, s.now))
+		s.candidates = append(s.candidates, opaque.Evaluate(src.Name, m, err, spec.Keys, spec.Expiry.From, s.now))
 	}
 	// Sources removed from the spec (or changed to another kind) are not
 	// fetched again: forget their bodies.
-	r.forgetHTTPS(client.ObjectKeyFromObject(s.ss), httpsSources)
-	s.winner = opaque.Pick(s.cands)
+	r.Poller.Retain(client.ObjectKeyFromObject(s.ss), httpsSources)
+	s.winner = opaque.Pick(s.candidates)
 	return nil
 }
 
@@ -209,9 +208,9 @@ func (r *SecretSyncReconciler) readOpaqueSecret(ctx context.Context, ns string, 
 	return opaque.Material{Data: secret.Data, Annotations: secret.Annotations}, nil
 }
 
-// syncSecretSyncTarget reads the target and makes the single write a
-// reconcile may make to it.
-func (r *SecretSyncReconciler) syncSecretSyncTarget(ctx context.Context, s *ssScope) error {
+// syncTarget reads the target and makes the single write a reconcile may
+// make to it.
+func (r *SecretSyncReconciler) syncTarget(ctx context.Context, s *ssScope) error {
 	ss := s.ss
 	var current corev1.Secret
 	switch err := r.Client.Get(ctx, types.NamespacedName{Namespace: ss.Namespace, Name: ss.Spec.Target.SecretName}, &current); {
@@ -221,42 +220,49 @@ func (r *SecretSyncReconciler) syncSecretSyncTarget(ctx context.Context, s *ssSc
 	default:
 		s.target = &current
 		if s.conflict = opaque.CheckOwnership(&current, ss.Name); s.conflict != "" {
+			s.synced = true
 			return nil
 		}
 	}
-	defer s.readHeld()
+	s.write(ctx, r.Client)
+	s.readHeld()
+	s.synced = true
+	return nil
+}
+
+// write writes the winner to the target when it differs.
+func (s *ssScope) write(ctx context.Context, c client.Client) {
 	if s.winner < 0 {
-		return nil
+		return
 	}
-	w := s.cands[s.winner]
-	d := opaque.Desired{Name: ss.Name, Source: w.Source, Values: w.Values, NotAfter: w.NotAfter}
+	w := s.candidates[s.winner]
+	d := opaque.Desired{Name: s.ss.Name, Source: w.Source, Values: w.Values, NotAfter: w.NotAfter}
 	if s.target != nil {
 		values, markers := opaque.Changes(s.target, d)
 		if !values && !markers {
-			return nil
+			return
 		}
 	}
 	s.differs = true
-	if ss.Spec.Suspend {
-		return nil
+	if s.ss.Spec.Suspend {
+		return
 	}
-	desired := opaque.Apply(s.target, ss.Namespace, ss.Spec.Target.SecretName, d, s.now)
+	desired := opaque.Apply(s.target, s.ss.Namespace, s.ss.Spec.Target.SecretName, d, s.now)
 	var err error
 	if s.target == nil {
-		err = r.Client.Create(ctx, desired)
+		err = c.Create(ctx, desired)
 	} else {
 		// Update carries the resourceVersion read: a concurrent change
 		// makes it fail and the next reconcile decides again.
-		err = r.Client.Update(ctx, desired)
+		err = c.Update(ctx, desired)
 	}
 	if err != nil {
 		s.err = fmt.Errorf("writing target Secret %s: %w", desired.Name, err)
-		return nil
+		return
 	}
 	s.target, s.wrote, s.differs = desired, true, false
 	log.FromContext(ctx).Info("synced target", "secret", desired.Name, "source", w.Source,
 		"sha256", w.SHA256, "keys", len(w.Values), "notAfter", w.NotAfter)
-	return nil
 }
 
 // readHeld records what the target holds, when it is ours.
@@ -264,8 +270,8 @@ func (s *ssScope) readHeld() {
 	if s.target == nil || s.conflict != "" {
 		return
 	}
-	s.want, s.heldSource, s.heldNotAfter = opaque.Held(s.target, opaque.TargetKeys(s.ss.Spec.Keys))
-	s.syncedAt = target.SyncedAt(s.target)
+	s.ro.Held, s.heldSource, s.heldNotAfter = opaque.Held(s.target, opaque.TargetKeys(s.ss.Spec.Keys))
+	s.ro.SyncedAt = target.SyncedAt(s.target)
 }
 
 func secretSyncThresholds(ss *v1alpha1.SecretSync) expiry.Thresholds {
@@ -292,13 +298,13 @@ func secretSyncRequeue(s *ssScope) time.Duration {
 	if deadline, _, ok := secretSyncDeadline(s); ok {
 		consider(expiry.NextBoundary(deadline, s.now, secretSyncThresholds(s.ss)))
 	}
-	for _, c := range s.cands {
+	for _, c := range s.candidates {
 		if c.Valid && !c.NotAfter.IsZero() {
 			consider(c.NotAfter.Add(time.Nanosecond))
 		}
 	}
-	if len(s.roll.pending) > 0 {
-		next = min(next, rollingRequeue)
+	if !s.ro.State.Complete() && s.ro.State.Skipped == "" {
+		next = min(next, engine.RollingRequeue)
 	}
 	if s.verify != nil && !s.verify.at.IsZero() {
 		consider(s.verify.at.Add(s.verify.again))
@@ -311,6 +317,10 @@ func secretSyncRequeue(s *ssScope) time.Duration {
 
 // SetupWithManager registers the SecretSync controller.
 func (r *SecretSyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	r.Complete(mgr)
+	if r.Poller == nil {
+		r.Poller = &engine.Poller{}
+	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.SecretSync{}, ssSecretRefIndex, secretSyncRefs); err != nil {
 		return err
 	}
@@ -318,9 +328,9 @@ func (r *SecretSyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&v1alpha1.SecretSync{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		// Metadata only: every Secret event is seen, no Secret data is cached.
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.secretSyncsForSecret)).
-		// A token request waits on the network; let a slow endpoint not hold
-		// up the other SecretSyncs.
-		WithOptions(controller.Options{MaxConcurrentReconciles: 4})
+		// Bare pods are evicted as a CertSync's are: their events tell when.
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.secretSyncsForPod)).
+		WithOptions(r.ControllerOptions())
 	// Workload status tells when a restart completes.
 	for _, w := range []client.Object{&appsv1.Deployment{}, &appsv1.StatefulSet{}, &appsv1.DaemonSet{}} {
 		b = b.Watches(w, handler.EnqueueRequestsFromMapFunc(r.secretSyncsForWorkload))
@@ -369,6 +379,18 @@ func (r *SecretSyncReconciler) secretSyncsForWorkload(ctx context.Context, obj c
 	return r.secretSyncRequests(ctx, obj, client.InNamespace(obj.GetNamespace()), func(ss *v1alpha1.SecretSync) bool {
 		return rollout.MountsSecret(&tmpl.Spec, ss.Spec.Target.SecretName) ||
 			slices.ContainsFunc(ss.Spec.Rollout.Workloads, func(w v1alpha1.WorkloadRef) bool { return w.Name == obj.GetName() })
+	})
+}
+
+// secretSyncsForPod wakes the SecretSyncs of the pod's namespace whose
+// target the pod mounts.
+func (r *SecretSyncReconciler) secretSyncsForPod(ctx context.Context, obj client.Object) []ctrl.Request {
+	pod, ok := obj.(*corev1.Pod)
+	if !ok {
+		return nil
+	}
+	return r.secretSyncRequests(ctx, obj, client.InNamespace(obj.GetNamespace()), func(ss *v1alpha1.SecretSync) bool {
+		return rollout.MountsSecret(&pod.Spec, ss.Spec.Target.SecretName)
 	})
 }
 

@@ -313,7 +313,8 @@ func TestSecretSyncExpiryWindows(t *testing.T) {
 	target := getSecret(g, ns, "oauth-client")
 	// The reconciler wakes itself at the next boundary, whatever happens.
 	for _, boundary := range []time.Time{notAfter.Add(-expiry.DefaultWarnBefore), notAfter.Add(-expiry.DefaultCriticalBefore), notAfter} {
-		s := &ssScope{ss: ss, now: boundary.Add(-time.Hour), want: "x", heldNotAfter: notAfter}
+		s := &ssScope{ss: ss, now: boundary.Add(-time.Hour), heldNotAfter: notAfter}
+		s.ro.Held = "x"
 		g.Expect(secretSyncRequeue(s)).To(BeNumerically("~", time.Hour, time.Millisecond), "requeued for %v", boundary)
 	}
 

@@ -19,6 +19,7 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"certsync.io/certsync/api/v1alpha1"
+	"certsync.io/certsync/controllers/engine"
 )
 
 // ssClock is the SecretSync controller's notion of now in the tests: each
@@ -30,10 +31,7 @@ var ssClock = clocktesting.NewFakeClock(time.Now())
 // newTestSecretSyncReconciler is the SecretSync reconciler of the shared
 // test manager: its writes are counted and its clock is ssClock.
 func newTestSecretSyncReconciler(mgr ctrl.Manager) *SecretSyncReconciler {
-	r := NewSecretSyncReconciler(mgr)
-	r.Client = countingClient{mgr.GetClient()}
-	r.Clock = ssClock
-	return r
+	return &SecretSyncReconciler{Core: engine.Core{Client: countingClient{mgr.GetClient()}, Clock: ssClock}}
 }
 
 // ssStart gives a test its namespace and sets ssClock to the wall clock.

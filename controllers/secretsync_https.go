@@ -3,10 +3,9 @@ package controllers
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
-	"math/rand/v2"
-	"strings"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -14,117 +13,39 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"certsync.io/certsync/api/v1alpha1"
+	"certsync.io/certsync/controllers/engine"
 	"certsync.io/certsync/internal/opaque"
 	"certsync.io/certsync/internal/sources"
 )
 
-// ssHTTPSState is what certsync remembers of one SecretSync HTTPS source
-// between reconciles: like a CertSync's HTTPS source, it is fetched every
-// refreshInterval (with conditional requests), or after a jittered backoff
-// while failing, not on every reconcile. A steady state thus costs one 304
-// per refreshInterval and no write.
-type ssHTTPSState struct {
-	config   string          // hash of the resolved configuration fetched with
-	material opaque.Material // the body, decoded once
-	err      error
-	failures int
-	next     time.Time // when to fetch again
-}
-
-// ssHTTPSMemory holds the states by "namespace/name/source".
-type ssHTTPSMemory struct {
-	mu     sync.Mutex
-	states map[string]ssHTTPSState
-}
-
-func (m *ssHTTPSMemory) get(key string) ssHTTPSState {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.states[key]
-}
-
-func (m *ssHTTPSMemory) store(key string, st ssHTTPSState) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.states == nil {
-		m.states = map[string]ssHTTPSState{}
-	}
-	m.states[key] = st
-}
-
-// retain drops the states under prefix ("namespace/name/") whose source is
-// not in keep (nil: all of them), and returns their keys.
-func (m *ssHTTPSMemory) retain(prefix string, keep map[string]bool) []string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var dropped []string
-	for k := range m.states {
-		if name, ok := strings.CutPrefix(k, prefix); ok && !keep[name] {
-			delete(m.states, k)
-			dropped = append(dropped, k)
-		}
-	}
-	return dropped
-}
-
-// forgetHTTPS drops what is remembered of the HTTPS sources of SecretSync
-// key whose names are not in keep (nil: all), here and in the fetcher.
-func (r *SecretSyncReconciler) forgetHTTPS(key types.NamespacedName, keep map[string]bool) {
-	for _, k := range r.httpsStates.retain(key.String()+"/", keep) {
-		if r.HTTPS != nil {
-			r.HTTPS.Forget(k)
-		}
-	}
-}
-
-// readSecretSyncHTTPS returns the HTTPS source's last outcome while it is
-// fresh, and fetches it again when due or when its configuration (URL,
-// format, credentials, CA, timeout) changed.
-func (r *SecretSyncReconciler) readSecretSyncHTTPS(ctx context.Context, s *ssScope, name string, src *v1alpha1.SecretSyncHTTPSSource) (opaque.Material, error) {
+// readHTTPS returns the HTTPS source's outcome from the poller, which
+// fetches it again when due or when its configuration changed: like a
+// CertSync's HTTPS source, every refreshInterval (with conditional
+// requests) or after a jittered backoff while failing.
+func (r *SecretSyncReconciler) readHTTPS(ctx context.Context, s *ssScope, name string, src *v1alpha1.SecretSyncHTTPSSource) (opaque.Material, error) {
 	cfg, err := r.secretSyncHTTPSConfig(ctx, s.ss.Namespace, src)
 	if err != nil {
 		return opaque.Material{}, err
 	}
-	key := client.ObjectKeyFromObject(s.ss).String() + "/" + name
-	hash := configHash(cfg)
-	st := r.httpsStates.get(key)
-	if st.config != hash || !s.now.Before(st.next) {
-		body, _, err := r.fetcher().FetchBody(ctx, key, cfg)
-		if ctx.Err() != nil {
-			return opaque.Material{}, ctx.Err() // shutting down: remember nothing
-		}
-		if se, ok := err.(*sources.Error); ok {
-			// Retries are scheduled here, with jitter, not by the workqueue.
-			cp := *se
-			cp.Transient = false
-			err = &cp
-		}
-		st.config, st.err, st.material = hash, err, opaque.Material{}
-		if err != nil {
-			st.failures++
-			st.next = s.now.Add(sources.Backoff(st.failures, rand.Float64()))
-		} else {
-			st.failures = 0
-			st.next = s.now.Add(secretSyncRefreshInterval(src))
-			if cfg.Format == sources.FormatRaw {
-				st.material = opaque.RawMaterial(body)
-			} else {
-				st.material = opaque.JSONMaterial(body)
-			}
-		}
-		r.httpsStates.store(key, st)
+	var every *time.Duration
+	if src.RefreshInterval != nil {
+		every = &src.RefreshInterval.Duration
 	}
-	s.nextFetch = earliest(s.nextFetch, st.next)
-	return st.material, st.err
-}
-
-func (r *SecretSyncReconciler) fetcher() *sources.HTTPSFetcher {
-	r.httpsOnce.Do(func() {
-		if r.HTTPS == nil {
-			r.HTTPS = &sources.HTTPSFetcher{}
-		}
-	})
-	return r.HTTPS
+	p := r.Poller.Poll(ctx, engine.PollKey{Object: client.ObjectKeyFromObject(s.ss), Source: name}, cfg, s.now, engine.RefreshInterval(every),
+		func(ctx context.Context, f *sources.HTTPSFetcher, cacheKey string) (any, string, error) {
+			body, _, err := f.FetchBody(ctx, cacheKey, cfg)
+			if err != nil {
+				return opaque.Material{}, "", err
+			}
+			sum := sha256.Sum256(body)
+			if cfg.Format == sources.FormatRaw {
+				return opaque.RawMaterial(body), hex.EncodeToString(sum[:]), nil
+			}
+			return opaque.JSONMaterial(body), hex.EncodeToString(sum[:]), nil
+		})
+	s.nextFetch = earliest(s.nextFetch, p.Next)
+	m, _ := p.Value.(opaque.Material)
+	return m, p.Err
 }
 
 // secretSyncHTTPSConfig resolves an HTTPS source's Secrets (in the
@@ -169,11 +90,4 @@ func (r *SecretSyncReconciler) readConfigSecret(ctx context.Context, ns, name st
 		return nil, secretError(ns, name, err)
 	}
 	return &secret, nil
-}
-
-func secretSyncRefreshInterval(src *v1alpha1.SecretSyncHTTPSSource) time.Duration {
-	if src.RefreshInterval != nil && src.RefreshInterval.Duration >= 10*time.Second {
-		return src.RefreshInterval.Duration
-	}
-	return 15 * time.Minute
 }

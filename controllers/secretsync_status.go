@@ -5,11 +5,11 @@ import (
 	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"certsync.io/certsync/api/v1alpha1"
+	"certsync.io/certsync/controllers/engine"
 	"certsync.io/certsync/internal/expiry"
 	"certsync.io/certsync/internal/opaque"
 )
@@ -21,25 +21,28 @@ func setSecretSyncStatus(s *ssScope) {
 	ss := s.ss
 	st := &ss.Status
 	st.ObservedGeneration = ss.Generation
-	st.Sources = make([]v1alpha1.SecretSyncSourceStatus, 0, len(s.cands))
-	for _, c := range s.cands {
+	st.Sources = make([]v1alpha1.SecretSyncSourceStatus, 0, len(s.candidates))
+	for _, c := range s.candidates {
 		st.Sources = append(st.Sources, v1alpha1.SecretSyncSourceStatus{
-			Name: c.Source, Ready: c.Valid, Reason: c.Reason, Message: c.Message, SHA256: c.SHA256, NotAfter: ssTime(c.NotAfter)})
+			Name: c.Source, Ready: c.Valid, Reason: c.Reason, Message: c.Message, SHA256: c.SHA256, NotAfter: engine.OptionalStatusTime(c.NotAfter)})
 	}
 	st.Secret = nil
-	if s.want != "" {
-		st.Secret = &v1alpha1.SyncedSecretInfo{Source: s.heldSource, SHA256: s.want, NotAfter: ssTime(s.heldNotAfter)}
+	if s.ro.Held != "" {
+		st.Secret = &v1alpha1.SyncedSecretInfo{Source: s.heldSource, SHA256: s.ro.Held, NotAfter: engine.OptionalStatusTime(s.heldNotAfter)}
 	}
 	if s.wrote {
-		st.LastSyncTime = ssTime(s.now)
+		st.LastSyncTime = engine.OptionalStatusTime(s.now)
 	}
+	st.Restarts = s.ro.StatusRestarts(st.Restarts)
 	set := func(typ string, status metav1.ConditionStatus, reason, msg string) {
 		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: typ, Status: status, Reason: reason, Message: msg, ObservedGeneration: ss.Generation})
 	}
 	setSecretSourcesReady(s, set)
 	setSecretSynced(s, set)
-	setSecretRolledOut(s, set)
-	if v := s.verify; v == nil {
+	if s.rolled {
+		setSecretRolledOut(s, set)
+	}
+	if v := s.verify; v == nil && s.rolled {
 		meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionVerified)
 	} else {
 		status := metav1.ConditionFalse
@@ -57,24 +60,14 @@ func setSecretSyncStatus(s *ssScope) {
 
 type ssSetter func(typ string, status metav1.ConditionStatus, reason, msg string)
 
-// ssTime is t as status stores it (whole seconds), nil when zero, so a
-// value read back compares equal.
-func ssTime(t time.Time) *metav1.Time {
-	if t.IsZero() {
-		return nil
-	}
-	mt := metav1.NewTime(t.UTC().Truncate(time.Second))
-	return &mt
-}
-
 func setSecretSourcesReady(s *ssScope, set ssSetter) {
 	var failing []string
-	for _, c := range s.cands {
+	for _, c := range s.candidates {
 		if !c.Valid {
 			failing = append(failing, fmt.Sprintf("%s: %s (%s)", c.Source, c.Reason, c.Message))
 		}
 	}
-	n, list := len(s.cands), strings.Join(failing, "; ")
+	n, list := len(s.candidates), strings.Join(failing, "; ")
 	switch len(failing) {
 	case 0:
 		set(v1alpha1.ConditionSourcesReady, metav1.ConditionTrue, v1alpha1.ReasonAllSourcesReady, fmt.Sprintf("%d of %d sources yield usable values", n, n))
@@ -98,48 +91,41 @@ func setSecretSynced(s *ssScope, set ssSetter) {
 	case s.differs:
 		set(typ, no, v1alpha1.ReasonSuspended, "spec.suspend is true and the target differs from the chosen values; "+keeps)
 	default:
-		w := s.cands[s.winner]
+		w := s.candidates[s.winner]
 		set(typ, metav1.ConditionTrue, v1alpha1.ReasonSynced, fmt.Sprintf("target Secret %s holds %d %s (sha256 %.16s…) from source %q",
-			s.ss.Spec.Target.SecretName, len(w.Values), ssPlural(len(w.Values), "key"), s.want, w.Source))
+			s.ss.Spec.Target.SecretName, len(w.Values), plural(len(w.Values), "key"), s.ro.Held, w.Source))
 	}
-}
-
-func ssPlural(n int, word string) string {
-	if n == 1 {
-		return word
-	}
-	return word + "s"
 }
 
 func setSecretRolledOut(s *ssScope, set ssSetter) {
-	st, typ := &s.roll, v1alpha1.ConditionRolledOut
+	st, typ := &s.ro.State, v1alpha1.ConditionRolledOut
 	switch {
-	case st.skipped != "":
-		set(typ, metav1.ConditionUnknown, v1alpha1.ReasonWaitingForRollout, st.skipped)
-	case ssRolloutMode(&s.ss.Spec.Rollout) == v1alpha1.RolloutNone:
+	case st.Skipped != "":
+		set(typ, metav1.ConditionUnknown, v1alpha1.ReasonWaitingForRollout, st.Skipped)
+	case engine.Mode(&s.ss.Spec.Rollout) == v1alpha1.RolloutNone:
 		set(typ, metav1.ConditionTrue, v1alpha1.ReasonRolloutDisabled, "rollout.mode is None: certsync restarts nothing")
-	case len(st.stalled) > 0:
-		set(typ, metav1.ConditionFalse, v1alpha1.ReasonRolloutStalled, rolloutSummary(st))
-	case len(st.missing) > 0:
-		set(typ, metav1.ConditionFalse, v1alpha1.ReasonWorkloadNotFound, "listed workloads not found: "+rolloutSummary(st))
-	case len(st.pending) > 0:
-		set(typ, metav1.ConditionFalse, v1alpha1.ReasonRollingOut, rolloutSummary(st))
+	case len(st.Stalled) > 0:
+		set(typ, metav1.ConditionFalse, v1alpha1.ReasonRolloutStalled, st.Summary())
+	case len(st.Missing) > 0:
+		set(typ, metav1.ConditionFalse, v1alpha1.ReasonWorkloadNotFound, "listed workloads not found: "+st.Summary())
+	case len(st.Pending) > 0:
+		set(typ, metav1.ConditionFalse, v1alpha1.ReasonRollingOut, st.Summary())
 	default:
-		set(typ, metav1.ConditionTrue, v1alpha1.ReasonRolledOut, fmt.Sprintf("every workload using Secret %s runs pods started with values sha256 %.16s…%s",
-			s.ss.Spec.Target.SecretName, s.want, ssBarePodsNote(s)))
+		set(typ, metav1.ConditionTrue, v1alpha1.ReasonRolledOut, fmt.Sprintf("every workload using Secret %s runs pods started with values sha256 %.16s…",
+			s.ss.Spec.Target.SecretName, s.ro.Held))
 	}
 }
 
 // secretSyncDeadline is the expiry that matters: the one of the values the
 // target holds; before anything is synced, the one of the newest source.
 func secretSyncDeadline(s *ssScope) (notAfter time.Time, what string, known bool) {
-	if s.want != "" {
+	if s.ro.Held != "" {
 		return s.heldNotAfter, "the secret in Secret " + s.ss.Spec.Target.SecretName, !s.heldNotAfter.IsZero()
 	}
 	best := s.winner
 	if best < 0 {
-		for i, c := range s.cands {
-			if c.Values != nil && (best < 0 || c.NotAfter.After(s.cands[best].NotAfter)) {
+		for i, c := range s.candidates {
+			if c.Values != nil && (best < 0 || c.NotAfter.After(s.candidates[best].NotAfter)) {
 				best = i
 			}
 		}
@@ -147,7 +133,7 @@ func secretSyncDeadline(s *ssScope) (notAfter time.Time, what string, known bool
 	if best < 0 {
 		return time.Time{}, "the secret", false
 	}
-	c := s.cands[best]
+	c := s.candidates[best]
 	return c.NotAfter, fmt.Sprintf("the secret of source %q", c.Source), !c.NotAfter.IsZero()
 }
 
@@ -192,30 +178,26 @@ func setSecretReady(s *ssScope, set ssSetter) {
 }
 
 // secretSyncActions are the events announcing what this reconcile did: the
-// target written, workloads restarted.
-func secretSyncActions(s *ssScope) []event {
-	var evs []event
+// target written, workloads restarted, pods evicted.
+func secretSyncActions(s *ssScope) []engine.Event {
+	var evs []engine.Event
 	if s.wrote {
-		w := s.cands[s.winner]
-		evs = append(evs, event{corev1.EventTypeNormal, v1alpha1.ReasonSynced, "Sync", fmt.Sprintf("wrote %d %s (sha256 %.16s…) from source %s to Secret %s",
-			len(w.Values), ssPlural(len(w.Values), "key"), w.SHA256, w.Source, s.ss.Spec.Target.SecretName)})
+		w := s.candidates[s.winner]
+		evs = append(evs, engine.Normal(v1alpha1.ReasonSynced, "Sync", fmt.Sprintf("wrote %d %s (sha256 %.16s…) from source %s to Secret %s",
+			len(w.Values), plural(len(w.Values), "key"), w.SHA256, w.Source, s.ss.Spec.Target.SecretName)))
 	}
-	for _, rec := range s.roll.started {
-		evs = append(evs, event{corev1.EventTypeNormal, v1alpha1.ReasonRolloutStarted, "Restart",
-			fmt.Sprintf("restarting %s/%s for secret values sha256 %.16s…", rec.Kind, rec.Name, rec.SHA256)})
-	}
-	return evs
+	return append(evs, s.ro.StartedEvents()...)
 }
 
 // secretSyncTransitions compares the status before and after a reconcile
 // and returns the events announcing what changed. They are emitted once the
 // new status is stored, so a reconcile on a stale copy (whose status write
 // conflicts) does not announce a change twice.
-func secretSyncTransitions(before *v1alpha1.SecretSync, s *ssScope) []event {
+func secretSyncTransitions(before *v1alpha1.SecretSync, s *ssScope) []engine.Event {
 	after := s.ss
-	var evs []event
+	var evs []engine.Event
 	warn := func(reason, action, note string) {
-		evs = append(evs, event{corev1.EventTypeWarning, reason, action, note})
+		evs = append(evs, engine.Warning(reason, action, note))
 	}
 	prev := map[string]v1alpha1.SecretSyncSourceStatus{}
 	for _, ss := range before.Status.Sources {
@@ -237,7 +219,7 @@ func secretSyncTransitions(before *v1alpha1.SecretSync, s *ssScope) []event {
 	if now, changed := ssConditionChanged(before, after, v1alpha1.ConditionVerified); changed {
 		switch now.Status {
 		case metav1.ConditionTrue:
-			evs = append(evs, event{corev1.EventTypeNormal, v1alpha1.ReasonVerified, "Verify", now.Message})
+			evs = append(evs, engine.Normal(v1alpha1.ReasonVerified, "Verify", now.Message))
 		case metav1.ConditionFalse:
 			warn(v1alpha1.ReasonVerificationFailed, "Verify", now.Reason+": "+now.Message)
 		}

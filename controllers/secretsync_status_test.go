@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"certsync.io/certsync/api/v1alpha1"
+	"certsync.io/certsync/controllers/engine"
 	"certsync.io/certsync/internal/expiry"
 	"certsync.io/certsync/internal/opaque"
 )
@@ -25,10 +26,13 @@ func ssUnitScope(notAfter time.Time, now time.Time) *ssScope {
 	ss := newSecretSync("ns", "idp", ssFrom("legacy", "legacy", ""))
 	c := opaque.Candidate{Source: "legacy", Valid: true, Reason: opaque.ReasonValid, Values: map[string][]byte{"CLIENT_ID": []byte("a")}, NotAfter: notAfter}
 	c.SHA256 = opaque.Hash(c.Values)
-	return &ssScope{ss: ss, now: now, cands: []opaque.Candidate{c}, winner: 0, want: c.SHA256, heldSource: "legacy", heldNotAfter: notAfter}
+	s := newSSScope(ss, now)
+	s.candidates, s.winner, s.heldSource, s.heldNotAfter, s.synced, s.rolled = []opaque.Candidate{c}, 0, "legacy", notAfter, true, true
+	s.ro.Held = c.SHA256
+	return s
 }
 
-func ssReasons(evs []event) []string {
+func ssReasons(evs []engine.Event) []string {
 	out := []string{}
 	for _, e := range evs {
 		out = append(out, e.Reason)
@@ -125,14 +129,14 @@ func TestSecretSyncRequeue(t *testing.T) {
 	g.Expect(secretSyncRequeue(ssUnitScope(time.Time{}, ssT0))).To(Equal(maxRequeue))
 	// A source expiring soon changes the winner then.
 	s := ssUnitScope(time.Time{}, ssT0)
-	s.cands = append(s.cands, opaque.Candidate{Source: "other", Valid: true, NotAfter: ssT0.Add(3 * time.Hour)})
+	s.candidates = append(s.candidates, opaque.Candidate{Source: "other", Valid: true, NotAfter: ssT0.Add(3 * time.Hour)})
 	g.Expect(secretSyncRequeue(s)).To(Equal(3*time.Hour + time.Nanosecond))
 	// The next token request.
 	s.verify = &ssTokenCheck{at: ssT0.Add(-50 * time.Minute), again: time.Hour}
 	g.Expect(secretSyncRequeue(s)).To(Equal(10 * time.Minute))
 	// A rollout to follow.
-	s.roll.pending = []string{"Deployment/mailer: restart requested"}
-	g.Expect(secretSyncRequeue(s)).To(Equal(rollingRequeue))
+	s.ro.State.Pending = []string{"Deployment/mailer: restart requested"}
+	g.Expect(secretSyncRequeue(s)).To(Equal(engine.RollingRequeue))
 }
 
 // The shipped sample is a valid SecretSync.

@@ -80,16 +80,22 @@ func (m *ssTokenMemory) forget(nn types.NamespacedName) {
 	delete(m.entries, nn)
 }
 
-// verifySecretSync requests a token with the client credentials the target
+// verifyToken requests a token with the client credentials the target
 // holds, when they or the settings changed or the interval passed.
-func (r *SecretSyncReconciler) verifySecretSync(ctx context.Context, s *ssScope) {
+// Its failures are verdicts (Verified), never reconcile errors.
+func (r *SecretSyncReconciler) verifyToken(ctx context.Context, s *ssScope) error {
+	r.checkToken(ctx, s)
+	return nil
+}
+
+func (r *SecretSyncReconciler) checkToken(ctx context.Context, s *ssScope) {
 	cfg := s.ss.Spec.Verify.OAuth2ClientCredentials
 	if cfg == nil {
 		return
 	}
 	check := &ssTokenCheck{}
 	s.verify = check
-	if s.want == "" {
+	if s.ro.Held == "" {
 		check.verdict = opaque.TokenVerdict{Reason: v1alpha1.ReasonNothingToVerify, Message: "the target holds no values of this SecretSync yet"}
 		return
 	}
@@ -111,7 +117,7 @@ func (r *SecretSyncReconciler) verifySecretSync(ctx context.Context, s *ssScope)
 		return
 	}
 	nn := types.NamespacedName{Namespace: s.ss.Namespace, Name: s.ss.Name}
-	key := tokenCheckKey(s.want, cfg, caPEM)
+	key := tokenCheckKey(s.ro.Held, cfg, caPEM)
 	if prev, ok := r.tokens.get(nn, key, s.now); ok {
 		*check = prev
 		return

@@ -3,6 +3,7 @@
 package controllers
 
 import (
+	"fmt"
 	"strings"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
@@ -13,6 +14,10 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	crcache "sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"certsync.io/certsync/controllers/engine"
+	"certsync.io/certsync/internal/metrics"
+	"certsync.io/certsync/internal/probe"
 )
 
 // ManagerOptions returns the manager options certsync needs for memory to
@@ -73,21 +78,25 @@ type Options struct {
 	// at once; 0 means probe.DefaultConcurrency.
 	VerifyConcurrency int
 	// MaxConcurrentReconciles bounds how many objects of one kind are
-	// reconciled at once; 0 means DefaultMaxConcurrentReconciles.
+	// reconciled at once; 0 means engine.DefaultMaxConcurrentReconciles (4).
 	MaxConcurrentReconciles int
 }
 
-// DefaultMaxConcurrentReconciles is Options.MaxConcurrentReconciles' default:
-// verification and token requests wait on the network, so a slow object
-// must not hold up the others.
-const DefaultMaxConcurrentReconciles = 4
-
-// maxConcurrent is n, or the default when n is not set.
-func maxConcurrent(n int) int {
-	if n <= 0 {
-		return DefaultMaxConcurrentReconciles
+// SetupWithManager registers every certsync controller with mgr: one Core
+// each (their own clocks and memories), sharing the metrics recorder.
+func SetupWithManager(mgr ctrl.Manager, opts Options) error {
+	// Series appear on the manager's metrics endpoint.
+	rec := metrics.Register(nil)
+	core := engine.Core{Metrics: rec, MaxConcurrentReconciles: opts.MaxConcurrentReconciles}
+	r := &CertSyncReconciler{Core: core, Prober: &probe.Prober{Concurrency: opts.VerifyConcurrency}}
+	if err := r.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the CertSync controller: %w", err)
 	}
-	return n
+	ssr := &SecretSyncReconciler{Core: core}
+	if err := ssr.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the SecretSync controller: %w", err)
+	}
+	return nil
 }
 
 // stripPod keeps what certsync reads of a pod; a pod's full spec and status

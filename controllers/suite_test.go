@@ -32,6 +32,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"certsync.io/certsync/api/v1alpha1"
+	"certsync.io/certsync/controllers/engine"
 	"certsync.io/certsync/internal/probe"
 	"certsync.io/certsync/test/cluster"
 )
@@ -208,10 +209,8 @@ func startManager(ctx context.Context, cfg *rest.Config) error {
 		return err
 	}
 	r := &CertSyncReconciler{
-		Client:   countingClient{mgr.GetClient()},
-		Recorder: mgr.GetEventRecorder("certsync"),
-		Clock:    csClock,
-		Prober:   &probe.Prober{},
+		Core:   engine.Core{Client: countingClient{mgr.GetClient()}, Clock: csClock},
+		Prober: &probe.Prober{},
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return err

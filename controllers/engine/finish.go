@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -73,4 +74,14 @@ func (c *Core) Emit(obj client.Object, evs []Event) {
 	for _, e := range evs {
 		c.Recorder.Eventf(obj, nil, e.Type, e.Reason, e.Action, "%s", e.Note)
 	}
+}
+
+// Normal is an event of type Normal.
+func Normal(reason, action, note string) Event {
+	return Event{Type: corev1.EventTypeNormal, Reason: reason, Action: action, Note: note}
+}
+
+// Warning is an event of type Warning.
+func Warning(reason, action, note string) Event {
+	return Event{Type: corev1.EventTypeWarning, Reason: reason, Action: action, Note: note}
 }

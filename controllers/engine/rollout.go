@@ -394,8 +394,8 @@ func (r *Restarter) Evict(ctx context.Context, ro *Rollout, pods []*corev1.Pod, 
 			// A PodDisruptionBudget says not now; the next reconcile retries.
 			// Said once per blocked pod, not at every retry.
 			if r.Memory.BlockedOnce(ro.Key, p.Name) {
-				ro.Events = append(ro.Events, Event{corev1.EventTypeWarning, v1alpha1.ReasonPodRestarted, "Evict",
-					fmt.Sprintf("eviction of pod %s blocked by a PodDisruptionBudget: %v", p.Name, err)})
+				ro.Events = append(ro.Events, Warning(v1alpha1.ReasonPodRestarted, "Evict",
+					fmt.Sprintf("eviction of pod %s blocked by a PodDisruptionBudget: %v", p.Name, err)))
 			}
 			return n, nil
 		case apierrors.IsNotFound(err):
@@ -406,8 +406,8 @@ func (r *Restarter) Evict(ctx context.Context, ro *Rollout, pods []*corev1.Pod, 
 		n++
 		ro.Evicted++
 		r.recordRestart(ro, v1alpha1.RestartRecord{Kind: "Pod", Name: p.Name, Owner: rollout.WorkloadOf(p).String(), SHA256: ro.Held, Time: StatusTime(ro.Now)})
-		ro.Events = append(ro.Events, Event{corev1.EventTypeNormal, v1alpha1.ReasonPodRestarted, "Evict",
-			fmt.Sprintf("evicted pod %s: %s", p.Name, why)})
+		ro.Events = append(ro.Events, Normal(v1alpha1.ReasonPodRestarted, "Evict",
+			fmt.Sprintf("evicted pod %s: %s", p.Name, why)))
 		log.FromContext(ctx).Info("evicted pod", "pod", p.Name, "reason", why)
 	}
 	return n, nil
@@ -418,8 +418,8 @@ func (ro *Rollout) StartedEvents() []Event {
 	var evs []Event
 	for _, rec := range ro.State.Started {
 		if rec.Kind != "Pod" {
-			evs = append(evs, Event{corev1.EventTypeNormal, v1alpha1.ReasonRolloutStarted, "Restart",
-				fmt.Sprintf("restarting %s/%s for %s sha256 %.16s…", rec.Kind, rec.Name, ro.What, rec.SHA256)})
+			evs = append(evs, Normal(v1alpha1.ReasonRolloutStarted, "Restart",
+				fmt.Sprintf("restarting %s/%s for %s sha256 %.16s…", rec.Kind, rec.Name, ro.What, rec.SHA256)))
 		}
 	}
 	return append(evs, ro.Events...)
