@@ -178,7 +178,7 @@ func (r *CertSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 	if !cs.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil
 	}
-	s := newScope(&cs, r.Clock.Now())
+	s := newScope(&cs, r.Now(req.NamespacedName))
 	s.certificatesWatched = r.certManager
 	orig := cs.DeepCopy()
 	defer func() { res, err = r.finish(ctx, orig, s, res, err) }()

@@ -229,7 +229,7 @@ func setReady(cs *v1alpha1.CertSync) {
 	for _, typ := range []string{v1alpha1.ConditionSynced, v1alpha1.ConditionRolledOut, v1alpha1.ConditionVerified} {
 		c := meta.FindStatusCondition(cs.Status.Conditions, typ)
 		if c == nil {
-			setCondition(cs, v1alpha1.ConditionReady, metav1.ConditionFalse, "Reconciling", "not reconciled yet")
+			setCondition(cs, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonReconciling, "not reconciled yet")
 			return
 		}
 		if c.Status != metav1.ConditionTrue {

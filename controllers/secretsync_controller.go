@@ -108,7 +108,7 @@ func (r *SecretSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if !ss.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil
 	}
-	s := newSSScope(&ss, r.Clock.Now())
+	s := newSSScope(&ss, r.Now(req.NamespacedName))
 	orig := ss.DeepCopy()
 	defer func() { res, err = r.finish(ctx, orig, s, res, err) }()
 

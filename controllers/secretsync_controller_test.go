@@ -77,7 +77,7 @@ func TestSecretSyncUpdatesAndKeepsForeignKeys(t *testing.T) {
 	tgt.Data["EXTRA"] = []byte("user data")
 	g.Expect(k8s.Update(context.Background(), tgt)).To(Succeed())
 
-	ssClock.Step(time.Minute)
+	ssClock(ns).Step(time.Minute)
 	updateSecretData(t, ns, "legacy", map[string][]byte{"client_id": []byte("app"), "client_secret": []byte("v2")})
 	g.Eventually(func(g Gomega) {
 		tgt := getSecret(g, ns, "oauth-client")
@@ -304,7 +304,7 @@ func TestSecretSyncNewestExpiryWins(t *testing.T) {
 func TestSecretSyncExpiryWindows(t *testing.T) {
 	g := NewWithT(t)
 	ns := ssStart(t)
-	t0 := ssClock.Now()
+	t0 := ssClock(ns).Now()
 	notAfter := t0.Add(40 * 24 * time.Hour).UTC().Truncate(time.Second)
 	fixed := metav1.NewTime(notAfter)
 	mustCreate(t, ssSource(ns, "legacy", ssCreds("app", "s3cret")))
@@ -333,7 +333,7 @@ func TestSecretSyncExpiryWindows(t *testing.T) {
 			map[string]int{v1alpha1.ReasonSecretExpiringSoon: 2, v1alpha1.ReasonSecretExpired: 1}},
 	}
 	for _, w := range windows {
-		ssClock.SetTime(t0.Add(w.at))
+		ssClock(ns).SetTime(t0.Add(w.at))
 		ssPoke(t, ns, "legacy")
 		ss = ssWaitCondition(t, ns, "idp", v1alpha1.ConditionExpiringSoon, metav1.ConditionTrue, w.reason)
 		g.Expect(ssCondition(ss, v1alpha1.ConditionExpiringSoon).Message).To(ContainSubstring(w.message))
@@ -400,7 +400,7 @@ func TestSecretSyncRestartsConsumersOncePerValue(t *testing.T) {
 	ns := ssStart(t)
 	ssWorkload(t, ns)
 	mustCreate(t, ssSource(ns, "legacy", ssCreds("app", "v1")))
-	ssClock.Step(2 * time.Second) // the pod started before the values were written
+	ssClock(ns).Step(2 * time.Second) // the pod started before the values were written
 	mustCreateSecretSync(t, newSecretSync(ns, "idp", ssFrom("legacy", "legacy", "")))
 
 	restartedFor := func(g Gomega) string {
@@ -416,14 +416,14 @@ func TestSecretSyncRestartsConsumersOncePerValue(t *testing.T) {
 	ssExpectEvents(t, ns, "idp", map[string]int{v1alpha1.ReasonRolloutStarted: 1})
 
 	// New values: one more restart, for them.
-	ssClock.Step(time.Minute)
+	ssClock(ns).Step(time.Minute)
 	updateSecretData(t, ns, "legacy", map[string][]byte{"client_id": []byte("app"), "client_secret": []byte("v2")})
 	g.Eventually(restartedFor, eventually, poll).Should(Equal(ssHash("app", "v2")))
 	ssPoke(t, ns, "legacy")
 	ssExpectEvents(t, ns, "idp", map[string]int{v1alpha1.ReasonRolloutStarted: 2})
 
 	// No completion within the progress deadline: stalled.
-	ssClock.Step(11 * time.Minute)
+	ssClock(ns).Step(11 * time.Minute)
 	ssPoke(t, ns, "legacy")
 	ssWaitCondition(t, ns, "idp", v1alpha1.ConditionRolledOut, metav1.ConditionFalse, v1alpha1.ReasonRolloutStalled)
 
@@ -563,7 +563,7 @@ func TestSecretSyncOAuth2Verification(t *testing.T) {
 	ssPoke(t, ns, "legacy")
 	ssPoke(t, ns, "legacy")
 	g.Expect(te.requests.Load()).To(Equal(n))
-	ssClock.Step(time.Hour)
+	ssClock(ns).Step(time.Hour)
 	ssPoke(t, ns, "legacy")
 	g.Eventually(te.requests.Load, eventually, poll).Should(Equal(n + 1))
 	ssExpectEvents(t, ns, "idp", map[string]int{v1alpha1.ReasonVerified: 1})

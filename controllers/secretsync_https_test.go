@@ -104,7 +104,7 @@ func createVaultCA(t *testing.T, ns string, v *vaultServer) {
 }
 
 // ssHTTPS adds an HTTPS source reading v, trusted through vault-ca,
-// refreshed every minute of ssClock.
+// refreshed every minute of its clock.
 func ssHTTPS(name string, v *vaultServer, format string, mods ...func(*v1alpha1.SecretSyncHTTPSSource)) ssOption {
 	return func(ss *v1alpha1.SecretSync) {
 		h := &v1alpha1.SecretSyncHTTPSSource{
@@ -214,7 +214,7 @@ func TestSecretSyncHTTPSJSON(t *testing.T) {
 	g.Expect(v.requestCount()).To(Equal(requests), "no fetch before refreshInterval")
 	// Each refresh is a conditional request answered 304: no body, no write.
 	for i := range 2 {
-		ssClock.Step(time.Minute + time.Second)
+		ssClock(ns).Step(time.Minute + time.Second)
 		ssPoke(t, ns, "vault-ca")
 		g.Eventually(func() int { _, _, nm := v.counts(); return nm }, eventually, poll).Should(Equal(i + 1))
 	}
@@ -224,7 +224,7 @@ func TestSecretSyncHTTPSJSON(t *testing.T) {
 
 	// A new secret is synced at the next refresh.
 	v.set(0, vaultJSON("mailer", "s3cret-v2", notAfter.Add(30*24*time.Hour)))
-	ssClock.Step(time.Minute + time.Second)
+	ssClock(ns).Step(time.Minute + time.Second)
 	ssPoke(t, ns, "vault-ca")
 	g.Eventually(func(g Gomega) {
 		g.Expect(string(getSecret(g, ns, "oauth-client").Data["CLIENT_SECRET"])).To(Equal("s3cret-v2"))
@@ -264,7 +264,7 @@ func TestSecretSyncHTTPSRaw(t *testing.T) {
 
 	// A login page served with 200 at the next refresh.
 	v.set(0, []byte("<!DOCTYPE html><html><body>Sign in</body></html>"))
-	ssClock.Step(time.Minute + time.Second)
+	ssClock(ns).Step(time.Minute + time.Second)
 	ssPoke(t, ns, "vault-ca")
 	ss = ssWaitCondition(t, ns, "api", v1alpha1.ConditionSourcesReady, metav1.ConditionFalse, v1alpha1.ReasonNoValidSource)
 	src := ssSourceStatusOf(ss, "tokens")
@@ -291,7 +291,7 @@ func TestSecretSyncHTTPSOutageAndRecovery(t *testing.T) {
 	before := getSecret(g, ns, "oauth-client")
 
 	v.set(http.StatusServiceUnavailable, nil)
-	ssClock.Step(time.Minute + time.Second)
+	ssClock(ns).Step(time.Minute + time.Second)
 	ssPoke(t, ns, "vault-ca")
 	ss := ssWaitCondition(t, ns, "idp", v1alpha1.ConditionSourcesReady, metav1.ConditionFalse, v1alpha1.ReasonNoValidSource)
 	src := ssSourceStatusOf(ss, "vault")
@@ -307,7 +307,7 @@ func TestSecretSyncHTTPSOutageAndRecovery(t *testing.T) {
 	// Within the backoff (at least 4s after the first failure) nothing is
 	// fetched, however often the SecretSync is reconciled.
 	requests, _, _ := v.counts()
-	ssClock.Step(time.Second)
+	ssClock(ns).Step(time.Second)
 	ssPoke(t, ns, "vault-ca")
 	ssPoke(t, ns, "vault-ca")
 	g.Expect(v.requestCount()).To(Equal(requests), "retried before its backoff")
@@ -315,7 +315,7 @@ func TestSecretSyncHTTPSOutageAndRecovery(t *testing.T) {
 
 	// Back, with a renewed secret: synced at the next retry.
 	v.set(0, vaultJSON("mailer", "s3cret-v2", time.Now().Add(120*24*time.Hour)))
-	ssClock.Step(10 * time.Second) // past the first backoff (5s ±20%)
+	ssClock(ns).Step(10 * time.Second) // past the first backoff (5s ±20%)
 	ssPoke(t, ns, "vault-ca")
 	ss = ssWaitCondition(t, ns, "idp", v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReady)
 	g.Expect(ssSourceStatusOf(ss, "vault").Reason).To(Equal(opaque.ReasonValid))
@@ -339,7 +339,7 @@ func TestSecretSyncHTTPSJSONRefusals(t *testing.T) {
 	ssExpectEvents(t, ns, "idp", map[string]int{v1alpha1.ReasonValidationFailed: 1})
 
 	v.set(0, []byte(`{"data":{"client_id":"mailer"}}`))
-	ssClock.Step(time.Minute + time.Second)
+	ssClock(ns).Step(time.Minute + time.Second)
 	ssPoke(t, ns, "vault-ca")
 	g.Eventually(func(g Gomega) {
 		src := ssSourceStatusOf(getSecretSync(g, ns, "idp"), "vault")

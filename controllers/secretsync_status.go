@@ -39,11 +39,20 @@ func setSecretSyncStatus(s *ssScope) {
 	}
 	setSecretSourcesReady(s, set)
 	setSecretSynced(s, set)
+	// The rollout phase ran to its end (and the token check after it,
+	// which never fails the reconcile): a failure before it keeps what the
+	// last reconcile recorded of both.
 	if s.rolled {
 		setSecretRolledOut(s, set)
+		setSecretVerified(s, set)
 	}
-	if v := s.verify; v == nil && s.rolled {
-		meta.RemoveStatusCondition(&st.Conditions, v1alpha1.ConditionVerified)
+	setSecretExpiringSoon(s, set)
+	setSecretReady(s, set)
+}
+
+func setSecretVerified(s *ssScope, set ssSetter) {
+	if v := s.verify; v == nil {
+		meta.RemoveStatusCondition(&s.ss.Status.Conditions, v1alpha1.ConditionVerified)
 	} else {
 		status := metav1.ConditionFalse
 		switch {
@@ -54,8 +63,6 @@ func setSecretSyncStatus(s *ssScope) {
 		}
 		set(v1alpha1.ConditionVerified, status, v.verdict.Reason, v.verdict.Message)
 	}
-	setSecretExpiringSoon(s, set)
-	setSecretReady(s, set)
 }
 
 type ssSetter func(typ string, status metav1.ConditionStatus, reason, msg string)
@@ -169,7 +176,12 @@ func setSecretReady(s *ssScope, set ssSetter) {
 		types = append(types, v1alpha1.ConditionVerified)
 	}
 	for _, typ := range types {
-		if c := meta.FindStatusCondition(conds, typ); c.Status != metav1.ConditionTrue {
+		c := meta.FindStatusCondition(conds, typ)
+		if c == nil {
+			set(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonReconciling, "not reconciled yet")
+			return
+		}
+		if c.Status != metav1.ConditionTrue {
 			set(v1alpha1.ConditionReady, metav1.ConditionFalse, c.Reason, c.Message)
 			return
 		}
