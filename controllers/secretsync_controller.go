@@ -22,8 +22,8 @@ import (
 	"certsync.io/certsync/controllers/engine"
 	"certsync.io/certsync/internal/expiry"
 	"certsync.io/certsync/internal/metrics"
-	"certsync.io/certsync/internal/opaque"
 	"certsync.io/certsync/internal/rollout"
+	"certsync.io/certsync/internal/secretvalues"
 	"certsync.io/certsync/internal/sources"
 	"certsync.io/certsync/internal/target"
 )
@@ -56,7 +56,7 @@ type ssScope struct {
 	// candidates are the sources' values, in spec order; winner is the
 	// index of the ones to sync, -1 when none is usable; nextFetch is when
 	// the next HTTPS source is due (readSources).
-	candidates []opaque.Candidate
+	candidates []secretvalues.Candidate
 	winner     int
 	nextFetch  time.Time
 	// target is the target Secret, nil when missing; conflict says why it
@@ -168,11 +168,11 @@ func (r *SecretSyncReconciler) forget(key types.NamespacedName) {
 
 func (r *SecretSyncReconciler) readSources(ctx context.Context, s *ssScope) error {
 	spec := &s.ss.Spec
-	s.candidates = make([]opaque.Candidate, 0, len(spec.Sources))
+	s.candidates = make([]secretvalues.Candidate, 0, len(spec.Sources))
 	httpsSources := map[string]bool{}
 	for _, src := range spec.Sources {
 		var (
-			m   opaque.Material
+			m   secretvalues.Material
 			err error
 		)
 		switch {
@@ -187,25 +187,25 @@ func (r *SecretSyncReconciler) readSources(ctx context.Context, s *ssScope) erro
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		s.candidates = append(s.candidates, opaque.Evaluate(src.Name, m, err, spec.Keys, spec.Expiry.From, s.now))
+		s.candidates = append(s.candidates, secretvalues.Evaluate(src.Name, m, err, spec.Keys, spec.Expiry.From, s.now))
 	}
 	// Sources removed from the spec (or changed to another kind) are not
 	// fetched again: forget their bodies.
 	r.Poller.Retain(client.ObjectKeyFromObject(s.ss), httpsSources)
-	s.winner = opaque.Pick(s.candidates)
+	s.winner = secretvalues.Pick(s.candidates)
 	return nil
 }
 
 // readOpaqueSecret reads a source Secret straight from the API server (a
 // Secret that exists is never reported missing) with the consent rule for
 // other namespaces, the same rule and answers as a CertSync's.
-func (r *SecretSyncReconciler) readOpaqueSecret(ctx context.Context, ns string, ref *v1alpha1.SecretSyncSecretRef) (opaque.Material, error) {
+func (r *SecretSyncReconciler) readOpaqueSecret(ctx context.Context, ns string, ref *v1alpha1.SecretSyncSecretRef) (secretvalues.Material, error) {
 	key := types.NamespacedName{Namespace: cmp.Or(ref.Namespace, ns), Name: ref.Name}
 	secret, err := sources.GetSourceSecret(ctx, r.Client, ns, key)
 	if err != nil {
-		return opaque.Material{}, err
+		return secretvalues.Material{}, err
 	}
-	return opaque.Material{Data: secret.Data, Annotations: secret.Annotations}, nil
+	return secretvalues.Material{Data: secret.Data, Annotations: secret.Annotations}, nil
 }
 
 // syncTarget reads the target and makes the single write a reconcile may
@@ -219,7 +219,7 @@ func (r *SecretSyncReconciler) syncTarget(ctx context.Context, s *ssScope) error
 		return fmt.Errorf("reading target Secret: %w", err)
 	default:
 		s.target = &current
-		if s.conflict = opaque.CheckOwnership(&current, ss.Name); s.conflict != "" {
+		if s.conflict = secretvalues.CheckOwnership(&current, ss.Name); s.conflict != "" {
 			s.synced = true
 			return nil
 		}
@@ -236,9 +236,9 @@ func (s *ssScope) write(ctx context.Context, c client.Client) {
 		return
 	}
 	w := s.candidates[s.winner]
-	d := opaque.Desired{Name: s.ss.Name, Source: w.Source, Values: w.Values, NotAfter: w.NotAfter}
+	d := secretvalues.Desired{Name: s.ss.Name, Source: w.Source, Values: w.Values, NotAfter: w.NotAfter}
 	if s.target != nil {
-		values, markers := opaque.Changes(s.target, d)
+		values, markers := secretvalues.Changes(s.target, d)
 		if !values && !markers {
 			return
 		}
@@ -247,7 +247,7 @@ func (s *ssScope) write(ctx context.Context, c client.Client) {
 	if s.ss.Spec.Suspend {
 		return
 	}
-	desired := opaque.Apply(s.target, s.ss.Namespace, s.ss.Spec.Target.SecretName, d, s.now)
+	desired := secretvalues.Apply(s.target, s.ss.Namespace, s.ss.Spec.Target.SecretName, d, s.now)
 	var err error
 	if s.target == nil {
 		err = c.Create(ctx, desired)
@@ -270,7 +270,7 @@ func (s *ssScope) readHeld() {
 	if s.target == nil || s.conflict != "" {
 		return
 	}
-	s.ro.Held, s.heldSource, s.heldNotAfter = opaque.Held(s.target, opaque.TargetKeys(s.ss.Spec.Keys))
+	s.ro.Held, s.heldSource, s.heldNotAfter = secretvalues.Held(s.target, secretvalues.TargetKeys(s.ss.Spec.Keys))
 	s.ro.SyncedAt = target.SyncedAt(s.target)
 }
 

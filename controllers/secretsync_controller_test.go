@@ -22,12 +22,12 @@ import (
 
 	"certsync.io/certsync/api/v1alpha1"
 	"certsync.io/certsync/internal/expiry"
-	"certsync.io/certsync/internal/opaque"
+	"certsync.io/certsync/internal/secretvalues"
 )
 
 // ssHash is what certsync records for the CLIENT_ID/CLIENT_SECRET pair.
 func ssHash(id, secret string) string {
-	return opaque.Hash(map[string][]byte{"CLIENT_ID": []byte(id), "CLIENT_SECRET": []byte(secret)})
+	return secretvalues.Hash(map[string][]byte{"CLIENT_ID": []byte(id), "CLIENT_SECRET": []byte(secret)})
 }
 
 func TestSecretSyncSyncsAndRenames(t *testing.T) {
@@ -146,7 +146,7 @@ func TestSecretSyncNeverWipes(t *testing.T) {
 		data                map[string][]byte
 	}{
 		{"key removed", "MissingKey", v1alpha1.ReasonSourceUnavailable, map[string][]byte{"client_id": []byte("app")}},
-		{"value blanked", opaque.ReasonEmpty, v1alpha1.ReasonValidationFailed, map[string][]byte{"client_id": []byte("app"), "client_secret": {}}},
+		{"value blanked", secretvalues.ReasonEmpty, v1alpha1.ReasonValidationFailed, map[string][]byte{"client_id": []byte("app"), "client_secret": {}}},
 		{"source deleted", "NotFound", v1alpha1.ReasonSourceUnavailable, nil},
 	}
 	for _, step := range steps {
@@ -285,7 +285,7 @@ func TestSecretSyncNewestExpiryWins(t *testing.T) {
 		g.Eventually(func(g Gomega) {
 			for _, st := range getSecretSync(g, ns, "idp").Status.Sources {
 				if st.Name == name {
-					g.Expect(st.Reason).To(Equal(opaque.ReasonExpired))
+					g.Expect(st.Reason).To(Equal(secretvalues.ReasonExpired))
 				}
 			}
 		}, eventually, poll).Should(Succeed())
@@ -344,7 +344,7 @@ func TestSecretSyncExpiryWindows(t *testing.T) {
 		ssExpectEvents(t, ns, "idp", w.events)
 	}
 	// Expired: the source is refused, the target keeps its values.
-	g.Expect(ss.Status.Sources[0].Reason).To(Equal(opaque.ReasonExpired))
+	g.Expect(ss.Status.Sources[0].Reason).To(Equal(secretvalues.ReasonExpired))
 	g.Expect(ssCondition(ss, v1alpha1.ConditionReady).Reason).To(Equal(string(expiry.Expired)))
 	g.Expect(getSecret(g, ns, "oauth-client").ResourceVersion).To(Equal(target.ResourceVersion))
 	g.Consistently(func(g Gomega) {

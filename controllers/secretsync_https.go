@@ -14,7 +14,7 @@ import (
 
 	"certsync.io/certsync/api/v1alpha1"
 	"certsync.io/certsync/controllers/engine"
-	"certsync.io/certsync/internal/opaque"
+	"certsync.io/certsync/internal/secretvalues"
 	"certsync.io/certsync/internal/sources"
 )
 
@@ -22,10 +22,10 @@ import (
 // fetches it again when due or when its configuration changed: like a
 // CertSync's HTTPS source, every refreshInterval (with conditional
 // requests) or after a jittered backoff while failing.
-func (r *SecretSyncReconciler) readHTTPS(ctx context.Context, s *ssScope, name string, src *v1alpha1.SecretSyncHTTPSSource) (opaque.Material, error) {
+func (r *SecretSyncReconciler) readHTTPS(ctx context.Context, s *ssScope, name string, src *v1alpha1.SecretSyncHTTPSSource) (secretvalues.Material, error) {
 	cfg, err := r.secretSyncHTTPSConfig(ctx, s.ss.Namespace, src)
 	if err != nil {
-		return opaque.Material{}, err
+		return secretvalues.Material{}, err
 	}
 	var every *time.Duration
 	if src.RefreshInterval != nil {
@@ -35,16 +35,16 @@ func (r *SecretSyncReconciler) readHTTPS(ctx context.Context, s *ssScope, name s
 		func(ctx context.Context, f *sources.HTTPSFetcher, cacheKey string) (any, string, error) {
 			body, _, err := f.FetchBody(ctx, cacheKey, cfg)
 			if err != nil {
-				return opaque.Material{}, "", err
+				return secretvalues.Material{}, "", err
 			}
 			sum := sha256.Sum256(body)
 			if cfg.Format == sources.FormatRaw {
-				return opaque.RawMaterial(body), hex.EncodeToString(sum[:]), nil
+				return secretvalues.RawMaterial(body), hex.EncodeToString(sum[:]), nil
 			}
-			return opaque.JSONMaterial(body), hex.EncodeToString(sum[:]), nil
+			return secretvalues.JSONMaterial(body), hex.EncodeToString(sum[:]), nil
 		})
 	s.nextFetch = earliest(s.nextFetch, p.Next)
-	m, _ := p.Value.(opaque.Material)
+	m, _ := p.Value.(secretvalues.Material)
 	return m, p.Err
 }
 

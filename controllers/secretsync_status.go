@@ -11,7 +11,7 @@ import (
 	"certsync.io/certsync/api/v1alpha1"
 	"certsync.io/certsync/controllers/engine"
 	"certsync.io/certsync/internal/expiry"
-	"certsync.io/certsync/internal/opaque"
+	"certsync.io/certsync/internal/secretvalues"
 )
 
 // setSecretSyncStatus records what the reconcile found and did. Every field
@@ -220,7 +220,7 @@ func secretSyncTransitions(before *v1alpha1.SecretSync, s *ssScope) []engine.Eve
 			continue
 		}
 		reason := v1alpha1.ReasonSourceUnavailable
-		if opaque.IsValidationReason(ss.Reason) {
+		if secretvalues.IsValidationReason(ss.Reason) {
 			reason = v1alpha1.ReasonValidationFailed
 		}
 		warn(reason, "ReadSource", "source "+ss.Name+": "+ss.Reason+": "+ss.Message)

@@ -15,7 +15,8 @@ import (
 	"certsync.io/certsync/api/v1alpha1"
 	"certsync.io/certsync/controllers/engine"
 	"certsync.io/certsync/internal/expiry"
-	"certsync.io/certsync/internal/opaque"
+	"certsync.io/certsync/internal/oauth2check"
+	"certsync.io/certsync/internal/secretvalues"
 )
 
 var ssT0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -24,10 +25,10 @@ var ssT0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 // expiring at notAfter (zero: unknown), with one usable source.
 func ssUnitScope(notAfter time.Time, now time.Time) *ssScope {
 	ss := newSecretSync("ns", "idp", ssFrom("legacy", "legacy", ""))
-	c := opaque.Candidate{Source: "legacy", Valid: true, Reason: opaque.ReasonValid, Values: map[string][]byte{"CLIENT_ID": []byte("a")}, NotAfter: notAfter}
-	c.SHA256 = opaque.Hash(c.Values)
+	c := secretvalues.Candidate{Source: "legacy", Valid: true, Reason: secretvalues.ReasonValid, Values: map[string][]byte{"CLIENT_ID": []byte("a")}, NotAfter: notAfter}
+	c.SHA256 = secretvalues.Hash(c.Values)
 	s := newSSScope(ss, now)
-	s.candidates, s.winner, s.heldSource, s.heldNotAfter, s.synced, s.rolled = []opaque.Candidate{c}, 0, "legacy", notAfter, true, true
+	s.candidates, s.winner, s.heldSource, s.heldNotAfter, s.synced, s.rolled = []secretvalues.Candidate{c}, 0, "legacy", notAfter, true, true
 	s.ro.Held = c.SHA256
 	return s
 }
@@ -94,13 +95,13 @@ func TestSecretSyncStatusIsStable(t *testing.T) {
 func TestSecretSyncVerifiedCondition(t *testing.T) {
 	tests := []struct {
 		name    string
-		verdict opaque.TokenVerdict
+		verdict oauth2check.Verdict
 		want    metav1.ConditionStatus
 		event   []string
 	}{
-		{"issued", opaque.TokenVerdict{OK: true, Reason: v1alpha1.ReasonTokenIssued, Message: "ok"}, metav1.ConditionTrue, []string{v1alpha1.ReasonVerified}},
-		{"refused", opaque.TokenVerdict{Reason: v1alpha1.ReasonTokenRequestFailed, Message: "HTTP 401"}, metav1.ConditionFalse, []string{v1alpha1.ReasonVerificationFailed}},
-		{"nothing yet", opaque.TokenVerdict{Reason: v1alpha1.ReasonNothingToVerify}, metav1.ConditionUnknown, []string{}},
+		{"issued", oauth2check.Verdict{OK: true, Reason: v1alpha1.ReasonTokenIssued, Message: "ok"}, metav1.ConditionTrue, []string{v1alpha1.ReasonVerified}},
+		{"refused", oauth2check.Verdict{Reason: v1alpha1.ReasonTokenRequestFailed, Message: "HTTP 401"}, metav1.ConditionFalse, []string{v1alpha1.ReasonVerificationFailed}},
+		{"nothing yet", oauth2check.Verdict{Reason: v1alpha1.ReasonNothingToVerify}, metav1.ConditionUnknown, []string{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -129,7 +130,7 @@ func TestSecretSyncRequeue(t *testing.T) {
 	g.Expect(secretSyncRequeue(ssUnitScope(time.Time{}, ssT0))).To(Equal(maxRequeue))
 	// A source expiring soon changes the winner then.
 	s := ssUnitScope(time.Time{}, ssT0)
-	s.candidates = append(s.candidates, opaque.Candidate{Source: "other", Valid: true, NotAfter: ssT0.Add(3 * time.Hour)})
+	s.candidates = append(s.candidates, secretvalues.Candidate{Source: "other", Valid: true, NotAfter: ssT0.Add(3 * time.Hour)})
 	g.Expect(secretSyncRequeue(s)).To(Equal(3*time.Hour + time.Nanosecond))
 	// The next token request.
 	s.verify = &ssTokenCheck{at: ssT0.Add(-50 * time.Minute), again: time.Hour}

@@ -3,15 +3,9 @@ package controllers
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -19,23 +13,19 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"certsync.io/certsync/api/v1alpha1"
-	"certsync.io/certsync/internal/opaque"
+	"certsync.io/certsync/internal/oauth2check"
 )
 
 const (
 	ssDefaultTokenInterval = time.Hour
-	ssDefaultTokenTimeout  = 10 * time.Second
 	// ssTokenRetry is how soon a token request that may succeed by itself
 	// (unreachable, 429, 5xx) is repeated.
 	ssTokenRetry = time.Minute
-	// ssReasonVerifyConfig: the verification cannot be made as configured
-	// (a key missing from the target, an unusable CA).
-	ssReasonVerifyConfig = "InvalidConfig"
 )
 
 // ssTokenCheck is the outcome of the OAuth2 verification of one SecretSync.
 type ssTokenCheck struct {
-	verdict opaque.TokenVerdict
+	verdict oauth2check.Verdict
 	// at is when the token request was made; zero when none was.
 	at time.Time
 	// again is how long after at the next request is due.
@@ -96,7 +86,7 @@ func (r *SecretSyncReconciler) checkToken(ctx context.Context, s *ssScope) {
 	check := &ssTokenCheck{}
 	s.verify = check
 	if s.ro.Held == "" {
-		check.verdict = opaque.TokenVerdict{Reason: v1alpha1.ReasonNothingToVerify, Message: "the target holds no values of this SecretSync yet"}
+		check.verdict = oauth2check.Verdict{Reason: v1alpha1.ReasonNothingToVerify, Message: "the target holds no values of this SecretSync yet"}
 		return
 	}
 	id, secret, missing := s.target.Data[cfg.ClientIDKey], s.target.Data[cfg.ClientSecretKey], ""
@@ -107,13 +97,13 @@ func (r *SecretSyncReconciler) checkToken(ctx context.Context, s *ssScope) {
 		missing = "clientSecretKey " + cfg.ClientSecretKey
 	}
 	if missing != "" {
-		check.verdict = opaque.TokenVerdict{Reason: ssReasonVerifyConfig, Message: fmt.Sprintf(
+		check.verdict = oauth2check.Verdict{Reason: oauth2check.ReasonInvalidConfig, Message: fmt.Sprintf(
 			"verify.oauth2ClientCredentials.%s: target Secret %s has no such key; list it as a keys[].to", missing, s.ss.Spec.Target.SecretName)}
 		return
 	}
 	caPEM, err := r.readTokenCA(ctx, s.ss)
 	if err != nil {
-		check.verdict = opaque.TokenVerdict{Reason: ssReasonVerifyConfig, Message: err.Error()}
+		check.verdict = oauth2check.Verdict{Reason: oauth2check.ReasonInvalidConfig, Message: err.Error()}
 		return
 	}
 	nn := types.NamespacedName{Namespace: s.ss.Namespace, Name: s.ss.Name}
@@ -122,7 +112,11 @@ func (r *SecretSyncReconciler) checkToken(ctx context.Context, s *ssScope) {
 		*check = prev
 		return
 	}
-	check.verdict = requestToken(ctx, cfg, caPEM, string(id), string(secret))
+	timeout := time.Duration(0)
+	if cfg.Timeout != nil {
+		timeout = cfg.Timeout.Duration
+	}
+	check.verdict = oauth2check.Request(ctx, oauth2check.Client{TokenURL: cfg.TokenURL, Scopes: cfg.Scopes, Timeout: timeout, CAPEM: caPEM}, string(id), string(secret))
 	check.at, check.again = s.now, ssDefaultTokenInterval
 	if d := cfg.Interval; d != nil && d.Duration > 0 {
 		check.again = d.Duration
@@ -160,72 +154,4 @@ func (r *SecretSyncReconciler) readTokenCA(ctx context.Context, ss *v1alpha1.Sec
 		return nil, fmt.Errorf("verify.oauth2ClientCredentials.caSecretRef: key %q of Secret %s holds no PEM certificate", ref.Key, ref.Name)
 	}
 	return pem, nil
-}
-
-// requestToken makes one client-credentials token request (RFC 6749 §4.4)
-// with HTTP basic client authentication (§2.3.1: id and secret
-// form-urlencoded first). Redirects are not followed and at most
-// opaque.MaxTokenResponseBytes of the answer is read. Neither the secret
-// nor the token ever reaches a log or a message.
-func requestToken(ctx context.Context, cfg *v1alpha1.OAuth2ClientCredentials, caPEM []byte, id, secret string) opaque.TokenVerdict {
-	timeout := ssDefaultTokenTimeout
-	if cfg.Timeout != nil && cfg.Timeout.Duration > 0 {
-		timeout = cfg.Timeout.Duration
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	endpoint := cfg.TokenURL
-	if u, err := url.Parse(cfg.TokenURL); err == nil {
-		endpoint = u.Scheme + "://" + u.Host + u.Path // the query stays out of messages
-	}
-	unreachable := func(err error) opaque.TokenVerdict {
-		return opaque.TokenVerdict{Reason: v1alpha1.ReasonTokenEndpointUnreachable, Retry: true,
-			Message: "POST " + endpoint + ": " + transportError(ctx, err, timeout)}
-	}
-	form := url.Values{"grant_type": {"client_credentials"}}
-	if len(cfg.Scopes) > 0 {
-		form.Set("scope", strings.Join(cfg.Scopes, " "))
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cfg.TokenURL, strings.NewReader(form.Encode()))
-	if err != nil {
-		return opaque.TokenVerdict{Reason: ssReasonVerifyConfig, Message: "verify.oauth2ClientCredentials.tokenURL is not a usable URL"}
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
-
-	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
-	if caPEM != nil {
-		tlsConfig.RootCAs = x509.NewCertPool()
-		tlsConfig.RootCAs.AppendCertsFromPEM(caPEM)
-	}
-	hc := &http.Client{
-		Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, TLSClientConfig: tlsConfig, DisableKeepAlives: true},
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		},
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return unreachable(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, opaque.MaxTokenResponseBytes+1))
-	if err != nil {
-		return unreachable(fmt.Errorf("reading the response: %w", err))
-	}
-	return opaque.JudgeTokenResponse(resp.StatusCode, body, len(body) > opaque.MaxTokenResponseBytes, secret)
-}
-
-// transportError describes a failed exchange without the URL (its query may
-// carry parameters) and with a stable text for timeouts.
-func transportError(ctx context.Context, err error, timeout time.Duration) string {
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Sprintf("no answer within %s", timeout)
-	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	return err.Error()
 }

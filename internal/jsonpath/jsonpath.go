@@ -1,4 +1,6 @@
-package opaque
+// Package jsonpath looks up one value in a JSON document by the subset of
+// JSONPath (and of kubectl's jsonpath) that addresses one value.
+package jsonpath
 
 import (
 	"bytes"
@@ -34,7 +36,7 @@ const (
 	ReasonNotJSON = sources.ReasonNotJSON
 )
 
-// LookupJSON returns the value at path in the JSON document doc, the
+// Lookup returns the value at path in the JSON document doc, the
 // subset of JSONPath (and of kubectl's jsonpath) that addresses one value:
 //
 //	client_secret            a top-level member
@@ -50,12 +52,12 @@ const (
 // structure would copy values nobody named. Wildcards, slices and filters
 // are refused (InvalidPath) for the same reason. Errors are
 // *sources.Error and never quote the document.
-func LookupJSON(doc []byte, path string) (value []byte, found bool, err error) {
+func Lookup(doc []byte, path string) (value []byte, found bool, err error) {
 	segs, perr := parsePath(path)
 	if perr != nil {
 		return nil, false, &sources.Error{Reason: ReasonInvalidPath, Message: perr.Error()}
 	}
-	v, derr := parseJSON(doc)
+	v, derr := Parse(doc)
 	if derr != nil {
 		return nil, false, derr
 	}
@@ -63,7 +65,8 @@ func LookupJSON(doc []byte, path string) (value []byte, found bool, err error) {
 }
 
 // parseJSON decodes one JSON document, numbers kept as written.
-func parseJSON(doc []byte) (any, *sources.Error) {
+// Parse decodes a JSON document once, for several lookups.
+func Parse(doc []byte) (any, *sources.Error) {
 	dec := json.NewDecoder(bytes.NewReader(doc))
 	dec.UseNumber()
 	var v any
@@ -77,7 +80,8 @@ func parseJSON(doc []byte) (any, *sources.Error) {
 }
 
 // lookupPath looks path up in the decoded document v.
-func lookupPath(v any, path string) ([]byte, bool, error) {
+// LookupIn returns the value at path in a document Parse decoded.
+func LookupIn(v any, path string) ([]byte, bool, error) {
 	segs, err := parsePath(path)
 	if err != nil {
 		return nil, false, &sources.Error{Reason: ReasonInvalidPath, Message: err.Error()}
@@ -223,4 +227,14 @@ func parseBracket(p string) (segment, string, error) {
 		return segment{}, "", fmt.Errorf("unsupported index %q: a path must address one value", p[:end])
 	}
 	return segment{index: n, isIdx: true}, p[end+1:], nil
+}
+
+// isDigits reports a non-empty run of ASCII digits.
+func isDigits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return s != ""
 }

@@ -1,4 +1,4 @@
-package opaque
+package oauth2check
 
 import (
 	"strings"
@@ -7,7 +7,7 @@ import (
 	"certsync.io/certsync/api/v1alpha1"
 )
 
-func TestJudgeTokenResponse(t *testing.T) {
+func TestJudge(t *testing.T) {
 	const secret = "s3cret-value"
 	tests := []struct {
 		name      string
@@ -37,13 +37,13 @@ func TestJudgeTokenResponse(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			v := JudgeTokenResponse(tt.status, []byte(tt.body), tt.tooLarge, secret)
+			v := Judge(tt.status, []byte(tt.body), tt.tooLarge, secret)
 			wantReason := v1alpha1.ReasonTokenRequestFailed
 			if tt.wantOK {
 				wantReason = v1alpha1.ReasonTokenIssued
 			}
 			if v.OK != tt.wantOK || v.Reason != wantReason || v.Retry != tt.wantRetry || !strings.Contains(v.Message, tt.wantMsg) {
-				t.Fatalf("JudgeTokenResponse() = %+v, want ok=%v retry=%v message containing %q", v, tt.wantOK, tt.wantRetry, tt.wantMsg)
+				t.Fatalf("Judge() = %+v, want ok=%v retry=%v message containing %q", v, tt.wantOK, tt.wantRetry, tt.wantMsg)
 			}
 			for _, leak := range []string{"tok-123", secret, "<html>"} {
 				if strings.Contains(v.Message, leak) {
@@ -53,7 +53,7 @@ func TestJudgeTokenResponse(t *testing.T) {
 		})
 	}
 	long := `{"error":"x","error_description":"` + strings.Repeat("d", 5000) + `"}`
-	if v := JudgeTokenResponse(400, []byte(long), false); len(v.Message) > 300 {
+	if v := Judge(400, []byte(long), false); len(v.Message) > 300 {
 		t.Fatalf("message not bounded: %d bytes", len(v.Message))
 	}
 }

@@ -1,8 +1,8 @@
-// Package opaque holds the pure logic of SecretSync: which keys a source
+// Package secretvalues holds the pure logic of SecretSync: which keys a source
 // yields under which names, when that secret expires, which source wins, and
 // what the target Secret must then hold. Opaque values are never parsed,
 // logged or put in messages: only key names, sizes, dates and hashes are.
-package opaque
+package secretvalues
 
 import (
 	"errors"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"certsync.io/certsync/api/v1alpha1"
+	"certsync.io/certsync/internal/jsonpath"
 	"certsync.io/certsync/internal/sources"
 )
 
@@ -29,7 +30,7 @@ const (
 // but its content was refused (rather than that it could not be read).
 func IsValidationReason(reason string) bool {
 	switch reason {
-	case ReasonEmpty, ReasonInvalidExpiry, ReasonExpired, ReasonUnsupportedValue, ReasonNotJSON:
+	case ReasonEmpty, ReasonInvalidExpiry, ReasonExpired, jsonpath.ReasonUnsupportedValue, jsonpath.ReasonNotJSON:
 		return true
 	}
 	return false
@@ -41,7 +42,7 @@ type Material struct {
 	// keys.
 	Data map[string][]byte
 	// JSON, when Data is nil, is a JSON document (e.g. an HTTPS body):
-	// keys[].from and expiry.from.key are paths in it (see LookupJSON).
+	// keys[].from and expiry.from.key are paths in it (see jsonpath.Lookup).
 	JSON []byte
 	// Annotations of the source object, for expiry.from.annotation.
 	Annotations map[string]string
@@ -60,10 +61,10 @@ type jsonDoc struct {
 const RawKey = "body"
 
 // JSONMaterial is the Material of an HTTPS source's JSON body: keys[].from
-// and expiry.from.key are paths in it (see LookupJSON). The body is decoded
+// and expiry.from.key are paths in it (see jsonpath.Lookup). The body is decoded
 // once, here.
 func JSONMaterial(body []byte) Material {
-	v, err := parseJSON(body)
+	v, err := jsonpath.Parse(body)
 	return Material{JSON: body, doc: &jsonDoc{v: v, err: err}}
 }
 
@@ -83,9 +84,9 @@ func (m Material) lookup(key string) (value []byte, found bool, err error) {
 		if m.doc.err != nil {
 			return nil, false, m.doc.err
 		}
-		return lookupPath(m.doc.v, key)
+		return jsonpath.LookupIn(m.doc.v, key)
 	case m.isJSON():
-		return LookupJSON(m.JSON, key)
+		return jsonpath.Lookup(m.JSON, key)
 	}
 	v, ok := m.Data[key]
 	return v, ok, nil

@@ -1,4 +1,4 @@
-package opaque
+package secretvalues
 
 import (
 	"strings"

@@ -1,4 +1,4 @@
-package opaque
+package secretvalues
 
 import (
 	"errors"
@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"certsync.io/certsync/api/v1alpha1"
+	"certsync.io/certsync/internal/jsonpath"
 	"certsync.io/certsync/internal/sources"
 )
 
@@ -43,7 +44,7 @@ func TestExtract(t *testing.T) {
 		{"json missing member", Material{JSON: []byte(`{"data":{}}`)},
 			[]v1alpha1.SecretSyncKey{{From: ".data.id"}}, nil, ReasonMissingKey, `no value (or null) at path ".data.id"`},
 		{"json bad path", Material{JSON: []byte(`{}`)},
-			[]v1alpha1.SecretSyncKey{{From: ".items[*]"}}, nil, ReasonInvalidPath, "unsupported index"},
+			[]v1alpha1.SecretSyncKey{{From: ".items[*]"}}, nil, jsonpath.ReasonInvalidPath, "unsupported index"},
 		{"decoded json: renames, numbers and booleans", JSONMaterial([]byte(`{"data":{"id":"app","secret":"s3cret","port":587,"ratio":2.50,"tls":true}}`)),
 			[]v1alpha1.SecretSyncKey{{From: ".data.id", To: "CLIENT_ID"}, {From: "$.data.secret", To: "CLIENT_SECRET"},
 				{From: "data.port", To: "PORT"}, {From: "data['ratio']", To: "RATIO"}, {From: "data.tls", To: "TLS"}},
@@ -54,12 +55,12 @@ func TestExtract(t *testing.T) {
 		{"decoded json: empty string", JSONMaterial([]byte(`{"data":{"id":"app","secret":""}}`)),
 			[]v1alpha1.SecretSyncKey{{From: ".data.id"}, {From: ".data.secret"}}, nil, ReasonEmpty, `empty value for path ".data.secret"`},
 		{"decoded json: object refused", JSONMaterial([]byte(`{"data":{"id":"app","secret":{"value":"s3cret"}}}`)),
-			[]v1alpha1.SecretSyncKey{{From: ".data.id"}, {From: ".data.secret"}}, nil, ReasonUnsupportedValue,
+			[]v1alpha1.SecretSyncKey{{From: ".data.id"}, {From: ".data.secret"}}, nil, jsonpath.ReasonUnsupportedValue,
 			`path ".data.secret" holds a JSON object, not a single value`},
 		{"decoded json: array refused", JSONMaterial([]byte(`{"secrets":["a","b"]}`)),
-			[]v1alpha1.SecretSyncKey{{From: "secrets"}}, nil, ReasonUnsupportedValue, `path "secrets" holds a JSON array`},
+			[]v1alpha1.SecretSyncKey{{From: "secrets"}}, nil, jsonpath.ReasonUnsupportedValue, `path "secrets" holds a JSON array`},
 		{"decoded json: not JSON", JSONMaterial([]byte(`client_secret=s3cret`)),
-			[]v1alpha1.SecretSyncKey{{From: "client_secret"}}, nil, ReasonNotJSON, `key "client_secret": the document is not JSON`},
+			[]v1alpha1.SecretSyncKey{{From: "client_secret"}}, nil, jsonpath.ReasonNotJSON, `key "client_secret": the document is not JSON`},
 		{"raw body", RawMaterial([]byte("t0ken\n")),
 			[]v1alpha1.SecretSyncKey{{From: RawKey, To: "TOKEN"}}, map[string]string{"TOKEN": "t0ken\n"}, "", ""},
 		{"raw body has no other key", RawMaterial([]byte("t0ken")),

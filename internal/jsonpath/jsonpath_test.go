@@ -1,11 +1,11 @@
-package opaque
+package jsonpath
 
 import (
 	"strings"
 	"testing"
 )
 
-func TestLookupJSON(t *testing.T) {
+func TestLookup(t *testing.T) {
 	doc := []byte(`{
 		"client_secret": "s3cret",
 		"expires_at": 1798761600,
@@ -73,43 +73,43 @@ func TestLookupJSON(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
-			got, found, err := LookupJSON(doc, tt.path)
+			got, found, err := Lookup(doc, tt.path)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("LookupJSON(%q) error = %v, want %q", tt.path, err, tt.wantErr)
+					t.Fatalf("Lookup(%q) error = %v, want %q", tt.path, err, tt.wantErr)
 				}
 				return
 			}
 			if err != nil || found != tt.wantFound || string(got) != tt.want {
-				t.Fatalf("LookupJSON(%q) = %q, %v, %v; want %q, %v", tt.path, got, found, err, tt.want, tt.wantFound)
+				t.Fatalf("Lookup(%q) = %q, %v, %v; want %q, %v", tt.path, got, found, err, tt.want, tt.wantFound)
 			}
 		})
 	}
 }
 
-func TestLookupJSONBadDocuments(t *testing.T) {
+func TestLookupBadDocuments(t *testing.T) {
 	for _, doc := range []string{"", "<html>Login</html>", `{"a":1} {"a":2}`, `{"a":`, `{"a":1} trailing`} {
-		_, _, err := LookupJSON([]byte(doc), "a")
+		_, _, err := Lookup([]byte(doc), "a")
 		if err == nil || !strings.HasPrefix(err.Error(), ReasonNotJSON+": ") {
-			t.Errorf("LookupJSON(%q) = %v, want a NotJSON error", doc, err)
+			t.Errorf("Lookup(%q) = %v, want a NotJSON error", doc, err)
 			continue
 		}
 		if doc != "" && strings.Contains(err.Error(), doc) {
 			t.Errorf("the error quotes the document: %v", err)
 		}
 	}
-	got, found, err := LookupJSON([]byte(`["a","b"]`), "[1]")
+	got, found, err := Lookup([]byte(`["a","b"]`), "[1]")
 	if err != nil || !found || string(got) != "b" {
 		t.Fatalf("top-level array: %q %v %v", got, found, err)
 	}
 }
 
-func FuzzLookupJSON(f *testing.F) {
+func FuzzLookup(f *testing.F) {
 	f.Add([]byte(`{"a":{"b":[1,"x"]}}`), "a.b[1]")
 	f.Add([]byte(`{"k.d":true}`), "['k.d']")
 	f.Add([]byte(`[]`), "$[0]")
 	f.Fuzz(func(t *testing.T, doc []byte, path string) {
-		v, found, err := LookupJSON(doc, path)
+		v, found, err := Lookup(doc, path)
 		if (err != nil || !found) && v != nil {
 			t.Fatalf("a value without success: %q %v %v", v, found, err)
 		}

@@ -1,4 +1,6 @@
-package opaque
+// Package oauth2check judges an OAuth2 token endpoint's answer to a
+// client-credentials request: does it prove the client secret works?
+package oauth2check
 
 import (
 	"encoding/json"
@@ -16,9 +18,9 @@ const MaxTokenResponseBytes = 1 << 20
 // endpoint.
 const maxErrorText = 200
 
-// TokenVerdict is what a token endpoint's answer proves about the client
+// Verdict is what a token endpoint's answer proves about the client
 // credentials.
-type TokenVerdict struct {
+type Verdict struct {
 	OK      bool
 	Reason  string
 	Message string
@@ -27,7 +29,7 @@ type TokenVerdict struct {
 	Retry bool
 }
 
-// JudgeTokenResponse judges the answer to a client-credentials token
+// Judge judges the answer to a client-credentials token
 // request (RFC 6749 §4.4.3, §5.1, §5.2): a 2xx JSON body with a non-empty
 // access_token proves the credentials; anything else is a failure whose
 // message carries the status and the endpoint's error and
@@ -35,9 +37,9 @@ type TokenVerdict struct {
 // MaxTokenResponseBytes. The token itself never leaves this function, and
 // redact lists values (the client secret, the token) that must not appear
 // in the message even if the endpoint echoes them.
-func JudgeTokenResponse(status int, body []byte, tooLarge bool, redact ...string) TokenVerdict {
-	failed := func(format string, args ...any) TokenVerdict {
-		return TokenVerdict{Reason: v1alpha1.ReasonTokenRequestFailed, Message: fmt.Sprintf("HTTP %d: ", status) + fmt.Sprintf(format, args...),
+func Judge(status int, body []byte, tooLarge bool, redact ...string) Verdict {
+	failed := func(format string, args ...any) Verdict {
+		return Verdict{Reason: v1alpha1.ReasonTokenRequestFailed, Message: fmt.Sprintf("HTTP %d: ", status) + fmt.Sprintf(format, args...),
 			Retry: status == http.StatusTooManyRequests || status >= 500}
 	}
 	switch {
@@ -53,7 +55,7 @@ func JudgeTokenResponse(status int, body []byte, tooLarge bool, redact ...string
 		if ok.AccessToken == "" {
 			return failed("the response holds no access_token")
 		}
-		return TokenVerdict{OK: true, Reason: v1alpha1.ReasonTokenIssued,
+		return Verdict{OK: true, Reason: v1alpha1.ReasonTokenIssued,
 			Message: fmt.Sprintf("HTTP %d: the token endpoint issued an access token for the synced client credentials", status)}
 	case status >= 300 && status < 400:
 		return failed("the token endpoint redirects, and redirects are not followed (a moved endpoint, or a login page)")
