@@ -44,12 +44,7 @@ const secretRefIndex = "certsync.io/secret-refs"
 func (r *CertSyncReconciler) recordMetrics(before *v1alpha1.CertSync, s *scope, err error) {
 	obj := metrics.Object{Namespace: s.cs.Namespace, Name: s.cs.Name, Kind: metrics.KindCertSync}
 	r.Metrics.Observe(obj, certSyncSnapshot(s))
-	switch {
-	case s.wrote:
-		r.Metrics.SyncResult(obj, "success")
-	case s.err != nil || err != nil:
-		r.Metrics.SyncResult(obj, "error")
-	}
+	r.RecordSync(obj, s.wrote, s.err != nil || err != nil)
 	old := map[string]string{}
 	for _, ss := range before.Status.Sources {
 		old[ss.Name] = ss.Reason
@@ -168,37 +163,21 @@ func (s *scope) key() types.NamespacedName { return client.ObjectKeyFromObject(s
 // a later phase fails. It is idempotent: a steady state makes no writes.
 func (r *CertSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
 	var cs v1alpha1.CertSync
-	if err := r.Client.Get(ctx, req.NamespacedName, &cs); err != nil {
-		// Deleted: its target stays where it is, by design.
-		if apierrors.IsNotFound(err) {
-			r.forget(req.NamespacedName)
-		}
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	if !cs.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, nil
+	if ok, err := r.Load(ctx, req, &cs, r.forget); !ok {
+		return ctrl.Result{}, err
 	}
 	s := newScope(&cs, r.Now(req.NamespacedName))
 	s.certificatesWatched = r.certManager
 	orig := cs.DeepCopy()
 	defer func() { res, err = r.finish(ctx, orig, s, res, err) }()
 
-	for _, phase := range []func(context.Context, *scope) error{
-		r.readSources, r.readTarget, r.syncTarget, r.gatherPods, r.rollout, r.verify,
-	} {
-		if err := phase(ctx, s); err != nil {
-			return ctrl.Result{}, err
-		}
+	if err := engine.RunPhases(ctx, s, r.readSources, r.readTarget, r.syncTarget, r.gatherPods, r.rollout, r.verify); err != nil {
+		return ctrl.Result{}, err
 	}
-	if s.err != nil {
-		return ctrl.Result{}, s.err
-	}
-	for _, c := range s.candidates {
-		if c.Transient {
-			// An API error reading a Secret: retried with the controller's
-			// capped exponential backoff; the target keeps its certificate.
-			return ctrl.Result{}, fmt.Errorf("source %q: %s", c.Source, c.Message)
-		}
+	if err := engine.RetryError(s.err, s.candidates, func(c selection.Candidate) (string, string, bool) {
+		return c.Source, c.Message, c.Transient
+	}); err != nil {
+		return ctrl.Result{}, err
 	}
 	return ctrl.Result{RequeueAfter: nextRequeue(s)}, nil
 }

@@ -6,6 +6,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"certsync.io/certsync/api/v1alpha1"
+	"certsync.io/certsync/controllers/engine"
 	"certsync.io/certsync/internal/expiry"
 	"certsync.io/certsync/internal/target"
 )
@@ -35,14 +36,7 @@ func deadlines(s *scope) []expiry.Deadline {
 }
 
 func thresholds(cs *v1alpha1.CertSync) expiry.Thresholds {
-	var t expiry.Thresholds
-	if d := cs.Spec.Expiry.WarnBefore; d != nil {
-		t.WarnBefore = d.Duration
-	}
-	if d := cs.Spec.Expiry.CriticalBefore; d != nil {
-		t.CriticalBefore = d.Duration
-	}
-	return t.WithDefaults()
+	return engine.Thresholds(cs.Spec.Expiry.WarnBefore, cs.Spec.Expiry.CriticalBefore)
 }
 
 // setExpiringSoon sets the ExpiringSoon condition from the earliest deadline.

@@ -59,11 +59,7 @@ func (r *CertSyncReconciler) readHTTPS(ctx context.Context, s *scope, name strin
 	if err != nil {
 		return sources.Material{}, err
 	}
-	var every *time.Duration
-	if src.RefreshInterval != nil {
-		every = &src.RefreshInterval.Duration
-	}
-	p := r.Poller.Poll(ctx, engine.PollKey{Object: s.key(), Source: name}, cfg, s.now, engine.RefreshInterval(every),
+	p := r.Poller.Poll(ctx, engine.PollKey{Object: s.key(), Source: name}, cfg, s.now, engine.RefreshInterval(src.RefreshInterval),
 		func(ctx context.Context, f *sources.HTTPSFetcher, cacheKey string) (any, string, error) {
 			m, _, err := f.Fetch(ctx, cacheKey, cfg)
 			return m, materialDigest(m), err

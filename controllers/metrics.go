@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"certsync.io/certsync/api/v1alpha1"
 	"certsync.io/certsync/internal/metrics"
@@ -14,21 +15,12 @@ import (
 // reconcile: readiness, every expiry it watches, and pod verdicts.
 func certSyncSnapshot(s *scope) metrics.Snapshot {
 	st := s.cs.Status
-	snap := metrics.Snapshot{
-		Ready:    meta.IsStatusConditionTrue(st.Conditions, v1alpha1.ConditionReady),
-		NotAfter: map[string]time.Time{},
-		Sources:  len(s.cs.Spec.Sources),
-	}
+	snap := newSnapshot(st.Conditions, len(s.cs.Spec.Sources))
 	if c := st.Certificate; c != nil && c.NotAfter != nil {
 		snap.NotAfter[metrics.ScopeTarget] = c.NotAfter.Time
 	}
 	for _, src := range st.Sources {
-		if src.Ready {
-			snap.SourcesReady++
-		}
-		if src.NotAfter != nil {
-			snap.NotAfter[metrics.SourceScope(src.Name)] = src.NotAfter.Time
-		}
+		addSource(&snap, src.Name, src.Ready, src.NotAfter)
 	}
 	if len(s.verify.pods) > 0 {
 		pods := &metrics.PodCounts{}
@@ -56,21 +48,32 @@ func certSyncSnapshot(s *scope) metrics.Snapshot {
 // status.
 func secretSyncSnapshot(ss *v1alpha1.SecretSync) metrics.Snapshot {
 	st := ss.Status
-	snap := metrics.Snapshot{
-		Ready:    meta.IsStatusConditionTrue(st.Conditions, v1alpha1.ConditionReady),
-		NotAfter: map[string]time.Time{},
-		Sources:  len(ss.Spec.Sources),
-	}
+	snap := newSnapshot(st.Conditions, len(ss.Spec.Sources))
 	if sec := st.Secret; sec != nil && sec.NotAfter != nil {
 		snap.NotAfter[metrics.ScopeTarget] = sec.NotAfter.Time
 	}
 	for _, src := range st.Sources {
-		if src.Ready {
-			snap.SourcesReady++
-		}
-		if src.NotAfter != nil {
-			snap.NotAfter[metrics.SourceScope(src.Name)] = src.NotAfter.Time
-		}
+		addSource(&snap, src.Name, src.Ready, src.NotAfter)
 	}
 	return snap
+}
+
+// newSnapshot starts the series of an object with these conditions and
+// this many sources.
+func newSnapshot(conditions []metav1.Condition, sources int) metrics.Snapshot {
+	return metrics.Snapshot{
+		Ready:    meta.IsStatusConditionTrue(conditions, v1alpha1.ConditionReady),
+		NotAfter: map[string]time.Time{},
+		Sources:  sources,
+	}
+}
+
+// addSource adds one source's readiness and expiry.
+func addSource(snap *metrics.Snapshot, name string, ready bool, notAfter *metav1.Time) {
+	if ready {
+		snap.SourcesReady++
+	}
+	if notAfter != nil {
+		snap.NotAfter[metrics.SourceScope(name)] = notAfter.Time
+	}
 }

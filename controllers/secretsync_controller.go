@@ -99,35 +99,20 @@ func newSSScope(ss *v1alpha1.SecretSync, now time.Time) *ssScope {
 // happen, also when a later phase fails. A steady state makes no writes.
 func (r *SecretSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
 	var ss v1alpha1.SecretSync
-	if err := r.Client.Get(ctx, req.NamespacedName, &ss); err != nil {
-		if apierrors.IsNotFound(err) {
-			r.forget(req.NamespacedName) // its target stays, by design
-		}
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	if !ss.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, nil
+	if ok, err := r.Load(ctx, req, &ss, r.forget); !ok {
+		return ctrl.Result{}, err
 	}
 	s := newSSScope(&ss, r.Now(req.NamespacedName))
 	orig := ss.DeepCopy()
 	defer func() { res, err = r.finish(ctx, orig, s, res, err) }()
 
-	for _, phase := range []func(context.Context, *ssScope) error{
-		r.readSources, r.syncTarget, r.gatherPods, r.rollout, r.verifyToken,
-	} {
-		if err := phase(ctx, s); err != nil {
-			return ctrl.Result{}, err
-		}
+	if err := engine.RunPhases(ctx, s, r.readSources, r.syncTarget, r.gatherPods, r.rollout, r.verifyToken); err != nil {
+		return ctrl.Result{}, err
 	}
-	if s.err != nil {
-		return ctrl.Result{}, s.err
-	}
-	for _, c := range s.candidates {
-		if c.Transient {
-			// Retried with the controller's capped exponential backoff; the
-			// target keeps its values meanwhile.
-			return ctrl.Result{}, fmt.Errorf("source %q: %s", c.Source, c.Message)
-		}
+	if err := engine.RetryError(s.err, s.candidates, func(c secretvalues.Candidate) (string, string, bool) {
+		return c.Source, c.Message, c.Transient
+	}); err != nil {
+		return ctrl.Result{}, err
 	}
 	return ctrl.Result{RequeueAfter: secretSyncRequeue(s)}, nil
 }
@@ -149,12 +134,7 @@ func (r *SecretSyncReconciler) finish(ctx context.Context, orig *v1alpha1.Secret
 	res, err = r.Finish(ctx, rec, res, err)
 	obj := metrics.Object{Namespace: s.ss.Namespace, Name: s.ss.Name, Kind: metrics.KindSecretSync}
 	r.Metrics.Observe(obj, secretSyncSnapshot(s.ss))
-	switch {
-	case s.wrote:
-		r.Metrics.SyncResult(obj, "success")
-	case s.err != nil || err != nil:
-		r.Metrics.SyncResult(obj, "error")
-	}
+	r.RecordSync(obj, s.wrote, s.err != nil || err != nil)
 	return res, err
 }
 
@@ -275,14 +255,7 @@ func (s *ssScope) readHeld() {
 }
 
 func secretSyncThresholds(ss *v1alpha1.SecretSync) expiry.Thresholds {
-	var t expiry.Thresholds
-	if d := ss.Spec.Expiry.WarnBefore; d != nil {
-		t.WarnBefore = d.Duration
-	}
-	if d := ss.Spec.Expiry.CriticalBefore; d != nil {
-		t.CriticalBefore = d.Duration
-	}
-	return t.WithDefaults()
+	return engine.Thresholds(ss.Spec.Expiry.WarnBefore, ss.Spec.Expiry.CriticalBefore)
 }
 
 // secretSyncRequeue is the next moment the outcome changes without any

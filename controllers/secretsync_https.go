@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -27,11 +26,7 @@ func (r *SecretSyncReconciler) readHTTPS(ctx context.Context, s *ssScope, name s
 	if err != nil {
 		return secretvalues.Material{}, err
 	}
-	var every *time.Duration
-	if src.RefreshInterval != nil {
-		every = &src.RefreshInterval.Duration
-	}
-	p := r.Poller.Poll(ctx, engine.PollKey{Object: client.ObjectKeyFromObject(s.ss), Source: name}, cfg, s.now, engine.RefreshInterval(every),
+	p := r.Poller.Poll(ctx, engine.PollKey{Object: client.ObjectKeyFromObject(s.ss), Source: name}, cfg, s.now, engine.RefreshInterval(src.RefreshInterval),
 		func(ctx context.Context, f *sources.HTTPSFetcher, cacheKey string) (any, string, error) {
 			body, _, err := f.FetchBody(ctx, cacheKey, cfg)
 			if err != nil {

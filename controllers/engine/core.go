@@ -6,8 +6,11 @@
 package engine
 
 import (
+	"context"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
@@ -15,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 
+	"certsync.io/certsync/internal/expiry"
 	"certsync.io/certsync/internal/metrics"
 )
 
@@ -82,4 +86,40 @@ func (c *Core) ControllerOptions() controller.Options {
 		n = DefaultMaxConcurrentReconciles
 	}
 	return controller.Options{MaxConcurrentReconciles: n}
+}
+
+// Load reads the object req names into obj. It reports false when there
+// is nothing to reconcile: the object is gone (forget then drops what is
+// remembered of it; its target stays, by design) or being deleted.
+func (c *Core) Load(ctx context.Context, req ctrl.Request, obj client.Object, forget func(types.NamespacedName)) (bool, error) {
+	if err := c.Client.Get(ctx, req.NamespacedName, obj); err != nil {
+		if apierrors.IsNotFound(err) {
+			forget(req.NamespacedName)
+		}
+		return false, client.IgnoreNotFound(err)
+	}
+	return obj.GetDeletionTimestamp().IsZero(), nil
+}
+
+// RunPhases runs a reconcile's phases in order and stops at the first that
+// fails; the caller's deferred finish records what the others did.
+func RunPhases[S any](ctx context.Context, s S, phases ...func(context.Context, S) error) error {
+	for _, phase := range phases {
+		if err := phase(ctx, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Thresholds are an object's spec.expiry warning windows, with defaults.
+func Thresholds(warnBefore, criticalBefore *metav1.Duration) expiry.Thresholds {
+	var t expiry.Thresholds
+	if warnBefore != nil {
+		t.WarnBefore = warnBefore.Duration
+	}
+	if criticalBefore != nil {
+		t.CriticalBefore = criticalBefore.Duration
+	}
+	return t.WithDefaults()
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"certsync.io/certsync/internal/metrics"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -84,4 +85,31 @@ func Normal(reason, action, note string) Event {
 // Warning is an event of type Warning.
 func Warning(reason, action, note string) Event {
 	return Event{Type: corev1.EventTypeWarning, Reason: reason, Action: action, Note: note}
+}
+
+// RetryError is why a reconcile whose phases all ran is retried with the
+// controller's capped exponential backoff: a target write that failed, or
+// a source that could not be read for a reason that passes (an API error
+// reading a Secret). The target keeps its content meanwhile.
+func RetryError[C any](writeErr error, candidates []C, transient func(C) (source, message string, ok bool)) error {
+	if writeErr != nil {
+		return writeErr
+	}
+	for _, c := range candidates {
+		if source, msg, ok := transient(c); ok {
+			return fmt.Errorf("source %q: %s", source, msg)
+		}
+	}
+	return nil
+}
+
+// RecordSync counts a reconcile's sync result: a write, or a failure.
+// Counters count episodes, not reconciles.
+func (c *Core) RecordSync(obj metrics.Object, wrote, failed bool) {
+	switch {
+	case wrote:
+		c.Metrics.SyncResult(obj, "success")
+	case failed:
+		c.Metrics.SyncResult(obj, "error")
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	"certsync.io/certsync/internal/sources"
@@ -21,10 +22,11 @@ const DefaultRefreshInterval = 15 * time.Minute
 // MinRefreshInterval is the shortest refreshInterval honoured.
 const MinRefreshInterval = 10 * time.Second
 
-// RefreshInterval is d, or the default when d is unset or too short.
-func RefreshInterval(d *time.Duration) time.Duration {
-	if d != nil && *d >= MinRefreshInterval {
-		return *d
+// RefreshInterval is an HTTPS source's refreshInterval, or the default
+// when it is unset or too short.
+func RefreshInterval(d *metav1.Duration) time.Duration {
+	if d != nil && d.Duration >= MinRefreshInterval {
+		return d.Duration
 	}
 	return DefaultRefreshInterval
 }

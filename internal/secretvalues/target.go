@@ -11,7 +11,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"certsync.io/certsync/api/v1alpha1"
 	"certsync.io/certsync/internal/target"
@@ -114,26 +113,11 @@ func Changes(current *corev1.Secret, d Desired) (values, markers bool) {
 // annotation kept. synced-at moves only when a value changes, so pods that
 // started since are known to hold the current values.
 func Apply(current *corev1.Secret, namespace, secretName string, d Desired, now time.Time) *corev1.Secret {
-	var s *corev1.Secret
-	if current == nil {
-		s = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: secretName}, Type: corev1.SecretTypeOpaque}
-	} else {
-		s = current.DeepCopy()
-	}
+	s := target.Writable(current, namespace, secretName, corev1.SecretTypeOpaque)
 	valuesChanged := current == nil
 	if current != nil {
 		valuesChanged, _ = Changes(current, d)
 	}
-	if s.Labels == nil {
-		s.Labels = map[string]string{}
-	}
-	if s.Annotations == nil {
-		s.Annotations = map[string]string{}
-	}
-	if s.Data == nil {
-		s.Data = map[string][]byte{}
-	}
-	s.Labels[v1alpha1.LabelManagedBy] = v1alpha1.ManagedByValue
 	for k, v := range d.markers() {
 		if v == "" {
 			delete(s.Annotations, k)
