@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 
 	"certsync.io/certsync/api/v1alpha1"
@@ -92,9 +90,9 @@ func (r *CertSyncReconciler) httpsConfig(ctx context.Context, ns string, src *v1
 		cfg.CAPEM = v
 	}
 	if ref := src.AuthSecretRef; ref != nil {
-		var secret corev1.Secret
-		if err := r.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: ref.Name}, &secret); err != nil {
-			return cfg, secretError(ns, ref.Name, err)
+		secret, err := sources.GetSourceSecret(ctx, r.Client, ns, types.NamespacedName{Namespace: ns, Name: ref.Name})
+		if err != nil {
+			return cfg, err
 		}
 		cfg.Auth = sources.HTTPSAuth{
 			Token:    string(secret.Data["token"]),
@@ -110,22 +108,15 @@ func (r *CertSyncReconciler) httpsConfig(ctx context.Context, ns string, src *v1
 
 // secretValue reads one key of a Secret in ns.
 func (r *CertSyncReconciler) secretValue(ctx context.Context, ns, name, key string) ([]byte, error) {
-	var secret corev1.Secret
-	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &secret); err != nil {
-		return nil, secretError(ns, name, err)
+	secret, err := sources.GetSourceSecret(ctx, r.Client, ns, types.NamespacedName{Namespace: ns, Name: name})
+	if err != nil {
+		return nil, err
 	}
 	v, ok := secret.Data[key]
 	if !ok {
 		return nil, &sources.Error{Reason: sources.ReasonMissingKey, Message: fmt.Sprintf("Secret %s/%s has no key %q", ns, name, key)}
 	}
 	return v, nil
-}
-
-func secretError(ns, name string, err error) error {
-	if apierrors.IsNotFound(err) {
-		return &sources.Error{Reason: sources.ReasonNotFound, Message: fmt.Sprintf("Secret %s/%s not found", ns, name)}
-	}
-	return &sources.Error{Reason: sources.ReasonAPIError, Message: fmt.Sprintf("reading Secret %s/%s: %v", ns, name, err), Transient: true}
 }
 
 // materialDigest tells one fetched material from another without keeping

@@ -79,10 +79,8 @@ func (r *SecretSyncReconciler) secretSyncHTTPSConfig(ctx context.Context, ns str
 	return cfg, nil
 }
 
+// readConfigSecret reads a Secret of the SecretSync's namespace that an
+// HTTPS source's configuration names.
 func (r *SecretSyncReconciler) readConfigSecret(ctx context.Context, ns, name string) (*corev1.Secret, error) {
-	var secret corev1.Secret
-	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &secret); err != nil {
-		return nil, secretError(ns, name, err)
-	}
-	return &secret, nil
+	return sources.GetSourceSecret(ctx, r.Client, ns, types.NamespacedName{Namespace: ns, Name: name})
 }
