@@ -56,14 +56,6 @@ func (r *CertSyncReconciler) recordMetrics(before *v1alpha1.CertSync, s *scope, 
 	}
 }
 
-// boundaryMargin is how far past a time boundary an object wakes, so the
-// check sees the boundary's new side.
-const boundaryMargin = 50 * time.Millisecond
-
-// maxRequeue bounds how long an object sleeps without an event; it is a
-// safety net only, watches and time boundaries drive the real work.
-const maxRequeue = 12 * time.Hour
-
 // CertSyncReconciler syncs the newest valid certificate from a CertSync's
 // sources into its target Secret.
 type CertSyncReconciler struct {
@@ -296,14 +288,14 @@ func requirements(cs *v1alpha1.CertSync) certs.Requirements {
 // minimum remaining validity, or expiring.
 func nextRequeue(s *scope) time.Duration {
 	minRemaining := requirements(s.cs).MinRemainingValidity
-	next := maxRequeue
+	next := engine.MaxRequeue
 	consider := func(t time.Time) {
 		if d := t.Sub(s.now); d > 0 && d < next {
 			next = d
 		}
 	}
 	if !s.nextFetch.IsZero() {
-		consider(s.nextFetch.Add(-boundaryMargin)) // the margin is added back below
+		consider(s.nextFetch.Add(-engine.BoundaryMargin)) // the margin is added back below
 	}
 	if b := nextExpiryBoundary(s); !b.IsZero() {
 		consider(b)
@@ -321,7 +313,7 @@ func nextRequeue(s *scope) time.Duration {
 		consider(c.Bundle.Leaf.NotAfter.Add(-minRemaining))
 		consider(c.Bundle.Leaf.NotAfter)
 	}
-	next += boundaryMargin // past the boundary, so the check sees its new side
+	next += engine.BoundaryMargin // past the boundary, so the check sees its new side
 	if !s.ro.State.Complete() && s.ro.State.Skipped == "" {
 		next = min(next, engine.RollingRequeue)
 	}

@@ -72,7 +72,7 @@ func expiryReason(w expiry.Window) string {
 func nextExpiryBoundary(s *scope) time.Time {
 	var next time.Time
 	for _, d := range deadlines(s) {
-		next = earliest(next, expiry.NextBoundary(d.NotAfter, s.now, thresholds(s.cs)))
+		next = engine.Earliest(next, expiry.NextBoundary(d.NotAfter, s.now, thresholds(s.cs)))
 	}
 	return next
 }

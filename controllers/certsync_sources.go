@@ -63,7 +63,7 @@ func (r *CertSyncReconciler) readHTTPS(ctx context.Context, s *scope, name strin
 			return m, materialDigest(m), err
 		})
 	s.checked[name] = p.ChangedAt
-	s.nextFetch = earliest(s.nextFetch, p.Next)
+	s.nextFetch = engine.Earliest(s.nextFetch, p.Next)
 	m, _ := p.Value.(sources.Material)
 	return m, p.Err
 }
@@ -128,12 +128,4 @@ func materialDigest(m sources.Material) string {
 		h.Write(part)
 	}
 	return hex.EncodeToString(h.Sum(nil))
-}
-
-// earliest returns the earlier of two times, ignoring zero ones.
-func earliest(a, b time.Time) time.Time {
-	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
-		return b
-	}
-	return a
 }

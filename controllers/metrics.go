@@ -1,12 +1,8 @@
 package controllers
 
 import (
-	"time"
-
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	"certsync.io/certsync/api/v1alpha1"
+	"certsync.io/certsync/controllers/engine"
 	"certsync.io/certsync/internal/metrics"
 	"certsync.io/certsync/internal/probe"
 )
@@ -15,12 +11,12 @@ import (
 // reconcile: readiness, every expiry it watches, and pod verdicts.
 func certSyncSnapshot(s *scope) metrics.Snapshot {
 	st := s.cs.Status
-	snap := newSnapshot(st.Conditions, len(s.cs.Spec.Sources))
+	snap := engine.NewSnapshot(st.Conditions, len(s.cs.Spec.Sources))
 	if c := st.Certificate; c != nil && c.NotAfter != nil {
 		snap.NotAfter[metrics.ScopeTarget] = c.NotAfter.Time
 	}
 	for _, src := range st.Sources {
-		addSource(&snap, src.Name, src.Ready, src.NotAfter)
+		engine.AddSource(&snap, src.Name, src.Ready, src.NotAfter)
 	}
 	if len(s.verify.pods) > 0 {
 		pods := &metrics.PodCounts{}
@@ -48,32 +44,12 @@ func certSyncSnapshot(s *scope) metrics.Snapshot {
 // status.
 func secretSyncSnapshot(ss *v1alpha1.SecretSync) metrics.Snapshot {
 	st := ss.Status
-	snap := newSnapshot(st.Conditions, len(ss.Spec.Sources))
+	snap := engine.NewSnapshot(st.Conditions, len(ss.Spec.Sources))
 	if sec := st.Secret; sec != nil && sec.NotAfter != nil {
 		snap.NotAfter[metrics.ScopeTarget] = sec.NotAfter.Time
 	}
 	for _, src := range st.Sources {
-		addSource(&snap, src.Name, src.Ready, src.NotAfter)
+		engine.AddSource(&snap, src.Name, src.Ready, src.NotAfter)
 	}
 	return snap
-}
-
-// newSnapshot starts the series of an object with these conditions and
-// this many sources.
-func newSnapshot(conditions []metav1.Condition, sources int) metrics.Snapshot {
-	return metrics.Snapshot{
-		Ready:    meta.IsStatusConditionTrue(conditions, v1alpha1.ConditionReady),
-		NotAfter: map[string]time.Time{},
-		Sources:  sources,
-	}
-}
-
-// addSource adds one source's readiness and expiry.
-func addSource(snap *metrics.Snapshot, name string, ready bool, notAfter *metav1.Time) {
-	if ready {
-		snap.SourcesReady++
-	}
-	if notAfter != nil {
-		snap.NotAfter[metrics.SourceScope(name)] = notAfter.Time
-	}
 }

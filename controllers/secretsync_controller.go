@@ -262,7 +262,7 @@ func secretSyncThresholds(ss *v1alpha1.SecretSync) expiry.Thresholds {
 // event: an expiry window boundary of what the target holds, a candidate
 // expiring, a rollout to follow, a verification due.
 func secretSyncRequeue(s *ssScope) time.Duration {
-	next := maxRequeue
+	next := engine.MaxRequeue
 	consider := func(t time.Time) {
 		if d := t.Sub(s.now); !t.IsZero() && d > 0 && d < next {
 			next = d
@@ -283,7 +283,7 @@ func secretSyncRequeue(s *ssScope) time.Duration {
 		consider(s.verify.at.Add(s.verify.again))
 	}
 	if !s.nextFetch.IsZero() {
-		consider(s.nextFetch.Add(boundaryMargin)) // past it, so the fetch is due
+		consider(s.nextFetch.Add(engine.BoundaryMargin)) // past it, so the fetch is due
 	}
 	return next
 }

@@ -38,7 +38,7 @@ func (r *SecretSyncReconciler) readHTTPS(ctx context.Context, s *ssScope, name s
 			}
 			return secretvalues.JSONMaterial(body), hex.EncodeToString(sum[:]), nil
 		})
-	s.nextFetch = earliest(s.nextFetch, p.Next)
+	s.nextFetch = engine.Earliest(s.nextFetch, p.Next)
 	m, _ := p.Value.(secretvalues.Material)
 	return m, p.Err
 }

@@ -100,7 +100,7 @@ func setSecretSynced(s *ssScope, set ssSetter) {
 	default:
 		w := s.candidates[s.winner]
 		set(typ, metav1.ConditionTrue, v1alpha1.ReasonSynced, fmt.Sprintf("target Secret %s holds %d %s (sha256 %.16s…) from source %q",
-			s.ss.Spec.Target.SecretName, len(w.Values), plural(len(w.Values), "key"), s.ro.Held, w.Source))
+			s.ss.Spec.Target.SecretName, len(w.Values), engine.Plural(len(w.Values), "key"), s.ro.Held, w.Source))
 	}
 }
 
@@ -196,7 +196,7 @@ func secretSyncActions(s *ssScope) []engine.Event {
 	if s.wrote {
 		w := s.candidates[s.winner]
 		evs = append(evs, engine.Normal(v1alpha1.ReasonSynced, "Sync", fmt.Sprintf("wrote %d %s (sha256 %.16s…) from source %s to Secret %s",
-			len(w.Values), plural(len(w.Values), "key"), w.SHA256, w.Source, s.ss.Spec.Target.SecretName)))
+			len(w.Values), engine.Plural(len(w.Values), "key"), w.SHA256, w.Source, s.ss.Spec.Target.SecretName)))
 	}
 	return append(evs, s.ro.StartedEvents()...)
 }

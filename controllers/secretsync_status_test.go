@@ -127,7 +127,7 @@ func TestSecretSyncVerifiedCondition(t *testing.T) {
 func TestSecretSyncRequeue(t *testing.T) {
 	g := NewWithT(t)
 	// Nothing pending: the safety net.
-	g.Expect(secretSyncRequeue(ssUnitScope(time.Time{}, ssT0))).To(Equal(maxRequeue))
+	g.Expect(secretSyncRequeue(ssUnitScope(time.Time{}, ssT0))).To(Equal(engine.MaxRequeue))
 	// A source expiring soon changes the winner then.
 	s := ssUnitScope(time.Time{}, ssT0)
 	s.candidates = append(s.candidates, secretvalues.Candidate{Source: "other", Valid: true, NotAfter: ssT0.Add(3 * time.Hour)})

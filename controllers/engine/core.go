@@ -123,3 +123,27 @@ func Thresholds(warnBefore, criticalBefore *metav1.Duration) expiry.Thresholds {
 	}
 	return t.WithDefaults()
 }
+
+// BoundaryMargin is how far past a time boundary an object wakes, so the
+// check sees the boundary's new side.
+const BoundaryMargin = 50 * time.Millisecond
+
+// MaxRequeue bounds how long an object sleeps without an event; it is a
+// safety net only, watches and time boundaries drive the real work.
+const MaxRequeue = 12 * time.Hour
+
+// Earliest returns the earlier of two times, ignoring zero ones.
+func Earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
+}
+
+// Plural is word for one, word+"s" for any other count, for messages.
+func Plural(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
+}
