@@ -311,12 +311,7 @@ func TestSecretSyncExpiryWindows(t *testing.T) {
 	mustCreateSecretSync(t, newSecretSync(ns, "idp", ssFrom("legacy", "legacy", ""), ssExpiry(v1alpha1.SecretSyncExpiryFrom{NotAfter: &fixed})))
 	ss := ssWaitCondition(t, ns, "idp", v1alpha1.ConditionExpiringSoon, metav1.ConditionFalse, v1alpha1.ReasonNotExpiring)
 	target := getSecret(g, ns, "oauth-client")
-	// The reconciler wakes itself at the next boundary, whatever happens.
-	for _, boundary := range []time.Time{notAfter.Add(-expiry.DefaultWarnBefore), notAfter.Add(-expiry.DefaultCriticalBefore), notAfter} {
-		s := &ssScope{ss: ss, now: boundary.Add(-time.Hour), heldNotAfter: notAfter}
-		s.ro.Held = "x"
-		g.Expect(secretSyncRequeue(s)).To(BeNumerically("~", time.Hour, time.Millisecond), "requeued for %v", boundary)
-	}
+	// Its wake-up at each boundary: secretsync.TestRequeueAtExpiryBoundaries.
 
 	windows := []struct {
 		at      time.Duration

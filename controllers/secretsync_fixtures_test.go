@@ -19,13 +19,14 @@ import (
 
 	"certsync.io/certsync/api/v1alpha1"
 	"certsync.io/certsync/controllers/engine"
+	"certsync.io/certsync/controllers/secretsync"
 	"certsync.io/certsync/internal/metrics"
 )
 
 // newTestSecretSyncReconciler is the SecretSync reconciler of the shared
 // test manager: its writes are counted and its clocks are the tests'.
-func newTestSecretSyncReconciler(mgr ctrl.Manager) *SecretSyncReconciler {
-	return &SecretSyncReconciler{Core: engine.Core{Client: countingClient{mgr.GetClient()}, ClockFor: clocks.For,
+func newTestSecretSyncReconciler(mgr ctrl.Manager) *secretsync.Reconciler {
+	return &secretsync.Reconciler{Core: engine.Core{Client: countingClient{mgr.GetClient()}, ClockFor: clocks.For,
 		Recorder: journalRecorder{mgr.GetEventRecorder("certsync")}, Metrics: metrics.Register(testMetrics)}}
 }
 

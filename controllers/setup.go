@@ -15,7 +15,9 @@ import (
 	crcache "sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"certsync.io/certsync/controllers/certsync"
 	"certsync.io/certsync/controllers/engine"
+	"certsync.io/certsync/controllers/secretsync"
 	"certsync.io/certsync/internal/metrics"
 	"certsync.io/certsync/internal/probe"
 )
@@ -88,11 +90,11 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	// Series appear on the manager's metrics endpoint.
 	rec := metrics.Register(nil)
 	core := engine.Core{Metrics: rec, MaxConcurrentReconciles: opts.MaxConcurrentReconciles}
-	r := &CertSyncReconciler{Core: core, Prober: &probe.Prober{Concurrency: opts.VerifyConcurrency}}
+	r := &certsync.Reconciler{Core: core, Prober: &probe.Prober{Concurrency: opts.VerifyConcurrency}}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the CertSync controller: %w", err)
 	}
-	ssr := &SecretSyncReconciler{Core: core}
+	ssr := &secretsync.Reconciler{Core: core}
 	if err := ssr.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the SecretSync controller: %w", err)
 	}

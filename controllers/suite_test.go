@@ -37,6 +37,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"certsync.io/certsync/api/v1alpha1"
+	"certsync.io/certsync/controllers/certsync"
 	"certsync.io/certsync/controllers/engine"
 	"certsync.io/certsync/internal/metrics"
 	"certsync.io/certsync/internal/probe"
@@ -307,7 +308,7 @@ func startManager(ctx context.Context, cfg *rest.Config) error {
 	if err != nil {
 		return err
 	}
-	r := &CertSyncReconciler{
+	r := &certsync.Reconciler{
 		Core: engine.Core{Client: countingClient{mgr.GetClient()}, ClockFor: clocks.For,
 			Recorder: journalRecorder{mgr.GetEventRecorder("certsync")}, Metrics: metrics.Register(testMetrics)},
 		Prober: &probe.Prober{},

@@ -1,4 +1,4 @@
-package controllers
+package certsync
 
 import (
 	"certsync.io/certsync/api/v1alpha1"
@@ -36,20 +36,6 @@ func certSyncSnapshot(s *scope) metrics.Snapshot {
 		snap.Pods = pods
 	} else if s.verify.skippedReason == v1alpha1.ReasonNoPods {
 		snap.Pods = &metrics.PodCounts{}
-	}
-	return snap
-}
-
-// secretSyncSnapshot is what the metrics show of a SecretSync, from its
-// status.
-func secretSyncSnapshot(ss *v1alpha1.SecretSync) metrics.Snapshot {
-	st := ss.Status
-	snap := engine.NewSnapshot(st.Conditions, len(ss.Spec.Sources))
-	if sec := st.Secret; sec != nil && sec.NotAfter != nil {
-		snap.NotAfter[metrics.ScopeTarget] = sec.NotAfter.Time
-	}
-	for _, src := range st.Sources {
-		engine.AddSource(&snap, src.Name, src.Ready, src.NotAfter)
 	}
 	return snap
 }

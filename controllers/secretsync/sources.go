@@ -1,4 +1,4 @@
-package controllers
+package secretsync
 
 import (
 	"cmp"
@@ -21,7 +21,7 @@ import (
 // fetches it again when due or when its configuration changed: like a
 // CertSync's HTTPS source, every refreshInterval (with conditional
 // requests) or after a jittered backoff while failing.
-func (r *SecretSyncReconciler) readHTTPS(ctx context.Context, s *ssScope, name string, src *v1alpha1.SecretSyncHTTPSSource) (secretvalues.Material, error) {
+func (r *Reconciler) readHTTPS(ctx context.Context, s *ssScope, name string, src *v1alpha1.SecretSyncHTTPSSource) (secretvalues.Material, error) {
 	cfg, err := r.secretSyncHTTPSConfig(ctx, s.ss.Namespace, src)
 	if err != nil {
 		return secretvalues.Material{}, err
@@ -45,7 +45,7 @@ func (r *SecretSyncReconciler) readHTTPS(ctx context.Context, s *ssScope, name s
 
 // secretSyncHTTPSConfig resolves an HTTPS source's Secrets (in the
 // SecretSync's namespace) into the fetcher's configuration.
-func (r *SecretSyncReconciler) secretSyncHTTPSConfig(ctx context.Context, ns string, src *v1alpha1.SecretSyncHTTPSSource) (sources.HTTPSConfig, error) {
+func (r *Reconciler) secretSyncHTTPSConfig(ctx context.Context, ns string, src *v1alpha1.SecretSyncHTTPSSource) (sources.HTTPSConfig, error) {
 	cfg := sources.HTTPSConfig{URL: src.URL, Format: cmp.Or(src.Format, sources.FormatJSON)}
 	if src.Timeout != nil {
 		cfg.Timeout = src.Timeout.Duration
@@ -81,6 +81,6 @@ func (r *SecretSyncReconciler) secretSyncHTTPSConfig(ctx context.Context, ns str
 
 // readConfigSecret reads a Secret of the SecretSync's namespace that an
 // HTTPS source's configuration names.
-func (r *SecretSyncReconciler) readConfigSecret(ctx context.Context, ns, name string) (*corev1.Secret, error) {
+func (r *Reconciler) readConfigSecret(ctx context.Context, ns, name string) (*corev1.Secret, error) {
 	return sources.GetSourceSecret(ctx, r.Client, ns, types.NamespacedName{Namespace: ns, Name: name})
 }

@@ -1,4 +1,4 @@
-package controllers
+package certsync
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 
 // gatherPods reads, once, the pods of the CertSync's namespace that use the
 // target or match the verify selector, and the certificate the target holds.
-func (r *CertSyncReconciler) gatherPods(ctx context.Context, s *scope) error {
+func (r *Reconciler) gatherPods(ctx context.Context, s *scope) error {
 	if s.target == nil || s.outcome.Action == target.Conflict {
 		return nil
 	}
@@ -52,7 +52,7 @@ func (r *CertSyncReconciler) gatherPods(ctx context.Context, s *scope) error {
 // rollout restarts each workload that still runs pods started before the
 // current certificate was written, once per certificate, and evicts such
 // bare pods a few at a time (engine.Restarter).
-func (r *CertSyncReconciler) rollout(ctx context.Context, s *scope) error {
+func (r *Reconciler) rollout(ctx context.Context, s *scope) error {
 	if err := r.restarter().Roll(ctx, &s.ro); err != nil {
 		return err
 	}

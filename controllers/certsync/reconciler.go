@@ -1,4 +1,7 @@
-package controllers
+// Package certsync is the CertSync reconciler: a short list of phases
+// (sources, target, rollout, verification) over controllers/engine, with
+// this kind's own decisions (selection, target, verification, status, events).
+package certsync
 
 import (
 	"context"
@@ -41,7 +44,7 @@ const secretRefIndex = "certsync.io/secret-refs"
 
 // recordMetrics updates the CertSync's series. Counters count episodes, not
 // reconciles: a write, or a source entering a failure.
-func (r *CertSyncReconciler) recordMetrics(before *v1alpha1.CertSync, s *scope, err error) {
+func (r *Reconciler) recordMetrics(before *v1alpha1.CertSync, s *scope, err error) {
 	obj := metrics.Object{Namespace: s.cs.Namespace, Name: s.cs.Name, Kind: metrics.KindCertSync}
 	r.Metrics.Observe(obj, certSyncSnapshot(s))
 	r.RecordSync(obj, s.wrote, s.err != nil || err != nil)
@@ -56,9 +59,9 @@ func (r *CertSyncReconciler) recordMetrics(before *v1alpha1.CertSync, s *scope, 
 	}
 }
 
-// CertSyncReconciler syncs the newest valid certificate from a CertSync's
+// Reconciler syncs the newest valid certificate from a CertSync's
 // sources into its target Secret.
-type CertSyncReconciler struct {
+type Reconciler struct {
 	engine.Core
 	// Prober checks what pods serve; its Concurrency bounds the connections
 	// one verification opens at once.
@@ -75,7 +78,7 @@ type CertSyncReconciler struct {
 }
 
 // restarter restarts and evicts for this reconciler, with its memory.
-func (r *CertSyncReconciler) restarter() *engine.Restarter {
+func (r *Reconciler) restarter() *engine.Restarter {
 	return &engine.Restarter{Client: r.Client, Memory: &r.memory}
 }
 
@@ -135,7 +138,7 @@ func newScope(cs *v1alpha1.CertSync, now time.Time) *scope {
 }
 
 // liveView returns the reconcile's uncached view of pods and workloads.
-func (s *scope) liveView(r *CertSyncReconciler) *liveView {
+func (s *scope) liveView(r *Reconciler) *liveView {
 	if s.live == nil {
 		s.live = newLiveView(r.APIReader, s.cs.Namespace)
 	}
@@ -153,7 +156,7 @@ func (s *scope) key() types.NamespacedName { return client.ObjectKeyFromObject(s
 // certificate, rolls it out and verifies it, in that order; a deferred
 // finish records status, events and metrics for what did happen, also when
 // a later phase fails. It is idempotent: a steady state makes no writes.
-func (r *CertSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
 	var cs v1alpha1.CertSync
 	if ok, err := r.Load(ctx, req, &cs, r.forget); !ok {
 		return ctrl.Result{}, err
@@ -178,7 +181,7 @@ func (r *CertSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 // status (only the parts of the phases that ran), then the events, then
 // the metrics. A reconcile that wrote nothing and failed before its sync
 // phase records nothing: it learned nothing worth a write.
-func (r *CertSyncReconciler) finish(ctx context.Context, orig *v1alpha1.CertSync, s *scope, res ctrl.Result, err error) (ctrl.Result, error) {
+func (r *Reconciler) finish(ctx context.Context, orig *v1alpha1.CertSync, s *scope, res ctrl.Result, err error) (ctrl.Result, error) {
 	if !s.synced {
 		return res, err
 	}
@@ -197,14 +200,14 @@ func (r *CertSyncReconciler) finish(ctx context.Context, orig *v1alpha1.CertSync
 // forget drops what is remembered of a deleted CertSync: restarts,
 // verification, its HTTPS sources' state and cached bodies (private keys
 // among them), and its series.
-func (r *CertSyncReconciler) forget(key types.NamespacedName) {
+func (r *Reconciler) forget(key types.NamespacedName) {
 	r.memory.Forget(key)
 	r.verified.forget(key)
 	r.Poller.Retain(key, nil)
 	r.Metrics.Forget(metrics.Object{Namespace: key.Namespace, Name: key.Name, Kind: metrics.KindCertSync})
 }
 
-func (r *CertSyncReconciler) readTarget(ctx context.Context, s *scope) error {
+func (r *Reconciler) readTarget(ctx context.Context, s *scope) error {
 	var secret corev1.Secret
 	err := r.Client.Get(ctx, types.NamespacedName{Namespace: s.cs.Namespace, Name: s.cs.Spec.Target.SecretName}, &secret)
 	switch {
@@ -223,7 +226,7 @@ func (r *CertSyncReconciler) readTarget(ctx context.Context, s *scope) error {
 // A transient failure to read what the write needs (a keystore password)
 // fails the reconcile, to be retried with backoff; a write that fails is
 // recorded in Synced.
-func (r *CertSyncReconciler) syncTarget(ctx context.Context, s *scope) error {
+func (r *Reconciler) syncTarget(ctx context.Context, s *scope) error {
 	if err := r.decideAndWrite(ctx, s); err != nil {
 		return err
 	}
@@ -231,7 +234,7 @@ func (r *CertSyncReconciler) syncTarget(ctx context.Context, s *scope) error {
 	return nil
 }
 
-func (r *CertSyncReconciler) decideAndWrite(ctx context.Context, s *scope) error {
+func (r *Reconciler) decideAndWrite(ctx context.Context, s *scope) error {
 	if s.target != nil {
 		if d := target.CheckOwnership(s.target, s.cs.Name); d != nil {
 			s.outcome = *d
@@ -325,7 +328,7 @@ func nextRequeue(s *scope) time.Duration {
 }
 
 // SetupWithManager registers the CertSync controller.
-func (r *CertSyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.Complete(mgr)
 	if r.Prober == nil {
 		r.Prober = &probe.Prober{}
@@ -380,7 +383,7 @@ func certificatesServed(mgr ctrl.Manager) (bool, error) {
 }
 
 // certSyncsForCertificate wakes the CertSyncs that read the Certificate.
-func (r *CertSyncReconciler) certSyncsForCertificate(ctx context.Context, obj client.Object) []ctrl.Request {
+func (r *Reconciler) certSyncsForCertificate(ctx context.Context, obj client.Object) []ctrl.Request {
 	return r.certSyncsByRef(ctx, obj, certificateRef(obj.GetNamespace(), obj.GetName()))
 }
 
@@ -421,7 +424,7 @@ func secretRefs(obj client.Object) []string {
 	return refs
 }
 
-func (r *CertSyncReconciler) certSyncsForSecret(ctx context.Context, obj client.Object) []ctrl.Request {
+func (r *Reconciler) certSyncsForSecret(ctx context.Context, obj client.Object) []ctrl.Request {
 	keys := []string{obj.GetNamespace() + "/" + obj.GetName()}
 	if crt := obj.GetAnnotations()[cmapi.CertificateNameKey]; crt != "" {
 		keys = append(keys, certificateRef(obj.GetNamespace(), crt))
@@ -430,7 +433,7 @@ func (r *CertSyncReconciler) certSyncsForSecret(ctx context.Context, obj client.
 }
 
 // certSyncsByRef lists the CertSyncs indexed under any of keys.
-func (r *CertSyncReconciler) certSyncsByRef(ctx context.Context, obj client.Object, keys ...string) []ctrl.Request {
+func (r *Reconciler) certSyncsByRef(ctx context.Context, obj client.Object, keys ...string) []ctrl.Request {
 	var reqs []ctrl.Request
 	for _, key := range keys {
 		var list v1alpha1.CertSyncList
@@ -449,7 +452,7 @@ func certificateRef(ns, name string) string { return "Certificate:" + ns + "/" +
 
 // certSyncsForPod wakes the CertSyncs of the pod's namespace whose target
 // the pod mounts or whose verify selector matches it.
-func (r *CertSyncReconciler) certSyncsForPod(ctx context.Context, obj client.Object) []ctrl.Request {
+func (r *Reconciler) certSyncsForPod(ctx context.Context, obj client.Object) []ctrl.Request {
 	pod, ok := obj.(*corev1.Pod)
 	if !ok {
 		return nil
@@ -477,7 +480,7 @@ func (r *CertSyncReconciler) certSyncsForPod(ctx context.Context, obj client.Obj
 
 // certSyncsForWorkload wakes the CertSyncs of the workload's namespace whose
 // target its pod template mounts or that list it.
-func (r *CertSyncReconciler) certSyncsForWorkload(ctx context.Context, obj client.Object) []ctrl.Request {
+func (r *Reconciler) certSyncsForWorkload(ctx context.Context, obj client.Object) []ctrl.Request {
 	tmpl := rollout.TemplateOf(obj)
 	if tmpl == nil {
 		return nil

@@ -1,4 +1,4 @@
-package controllers
+package certsync
 
 import (
 	"context"
@@ -22,7 +22,7 @@ import (
 const issuingRequeue = 5 * time.Second
 
 // readSources reads every source once and evaluates each candidate.
-func (r *CertSyncReconciler) readSources(ctx context.Context, s *scope) error {
+func (r *Reconciler) readSources(ctx context.Context, s *scope) error {
 	req := requirements(s.cs)
 	s.candidates = make([]selection.Candidate, 0, len(s.cs.Spec.Sources))
 	s.checked = map[string]time.Time{}
@@ -52,7 +52,7 @@ func (r *CertSyncReconciler) readSources(ctx context.Context, s *scope) error {
 
 // readHTTPS returns the HTTPS source's outcome from the poller, which
 // fetches it again when due or when its configuration changed.
-func (r *CertSyncReconciler) readHTTPS(ctx context.Context, s *scope, name string, src *v1alpha1.HTTPSSource) (sources.Material, error) {
+func (r *Reconciler) readHTTPS(ctx context.Context, s *scope, name string, src *v1alpha1.HTTPSSource) (sources.Material, error) {
 	cfg, err := r.httpsConfig(ctx, s.cs.Namespace, src)
 	if err != nil {
 		return sources.Material{}, err
@@ -70,7 +70,7 @@ func (r *CertSyncReconciler) readHTTPS(ctx context.Context, s *scope, name strin
 
 // httpsConfig resolves an HTTPS source's Secrets (in the CertSync's
 // namespace) into the fetcher's configuration.
-func (r *CertSyncReconciler) httpsConfig(ctx context.Context, ns string, src *v1alpha1.HTTPSSource) (sources.HTTPSConfig, error) {
+func (r *Reconciler) httpsConfig(ctx context.Context, ns string, src *v1alpha1.HTTPSSource) (sources.HTTPSConfig, error) {
 	cfg := sources.HTTPSConfig{URL: src.URL, KeyURL: src.KeyURL, Format: src.Format}
 	if src.Timeout != nil {
 		cfg.Timeout = src.Timeout.Duration
@@ -107,7 +107,7 @@ func (r *CertSyncReconciler) httpsConfig(ctx context.Context, ns string, src *v1
 }
 
 // secretValue reads one key of a Secret in ns.
-func (r *CertSyncReconciler) secretValue(ctx context.Context, ns, name, key string) ([]byte, error) {
+func (r *Reconciler) secretValue(ctx context.Context, ns, name, key string) ([]byte, error) {
 	secret, err := sources.GetSourceSecret(ctx, r.Client, ns, types.NamespacedName{Namespace: ns, Name: name})
 	if err != nil {
 		return nil, err

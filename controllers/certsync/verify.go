@@ -1,4 +1,4 @@
-package controllers
+package certsync
 
 import (
 	"context"
@@ -37,7 +37,7 @@ type verifyState struct {
 
 // verify probes every ready pod's endpoints (or reuses a recent result) and,
 // if remediation is on, evicts pods that serve a stale certificate.
-func (r *CertSyncReconciler) verify(ctx context.Context, s *scope) error {
+func (r *Reconciler) verify(ctx context.Context, s *scope) error {
 	if err := r.probeAndRemediate(ctx, s); err != nil {
 		return err
 	}
@@ -45,7 +45,7 @@ func (r *CertSyncReconciler) verify(ctx context.Context, s *scope) error {
 	return nil
 }
 
-func (r *CertSyncReconciler) probeAndRemediate(ctx context.Context, s *scope) error {
+func (r *Reconciler) probeAndRemediate(ctx context.Context, s *scope) error {
 	v := &s.verify
 	switch {
 	case s.ro.Held == "":
@@ -105,7 +105,7 @@ func (r *CertSyncReconciler) probeAndRemediate(ctx context.Context, s *scope) er
 // because they are leaving: a pod of an older revision may serve the previous
 // certificate until it exits, and is no fault. Verified pods are kept
 // whatever their revision, since they do serve the certificate.
-func (r *CertSyncReconciler) dropOutgoing(ctx context.Context, s *scope, ready []*corev1.Pod, judged []verification.PodResult) ([]verification.PodResult, error) {
+func (r *Reconciler) dropOutgoing(ctx context.Context, s *scope, ready []*corev1.Pod, judged []verification.PodResult) ([]verification.PodResult, error) {
 	byName := podsByName(ready)
 	kept := judged[:0:0]
 	for _, pr := range judged {
@@ -129,7 +129,7 @@ func (r *CertSyncReconciler) dropOutgoing(ctx context.Context, s *scope, ready [
 
 // leaving asks the API server whether a cached pod is gone, terminating, or
 // of an older revision that its controller is replacing.
-func (r *CertSyncReconciler) leaving(ctx context.Context, s *scope, p *corev1.Pod) (bool, string, error) {
+func (r *Reconciler) leaving(ctx context.Context, s *scope, p *corev1.Pod) (bool, string, error) {
 	live, err := s.liveView(r).pod(ctx, p)
 	if err != nil || live == nil {
 		return live == nil && err == nil, "gone", err
@@ -147,7 +147,7 @@ func podsByName(pods []*corev1.Pod) map[string]*corev1.Pod {
 
 // remediate evicts stale pods, once each: a pod that replaces one certsync
 // already evicted for this certificate is reported instead.
-func (r *CertSyncReconciler) remediate(ctx context.Context, s *scope, ready []*corev1.Pod) error {
+func (r *Reconciler) remediate(ctx context.Context, s *scope, ready []*corev1.Pod) error {
 	byName := podsByName(ready)
 	var due []*corev1.Pod
 	for _, pr := range s.verify.pods {
@@ -178,7 +178,7 @@ func (r *CertSyncReconciler) remediate(ctx context.Context, s *scope, ready []*c
 // and the cache may lag; an eviction is acted on only against what is true
 // now. The pods returned are the live copies, whose resourceVersion the
 // eviction is made conditional on.
-func (r *CertSyncReconciler) confirmStale(ctx context.Context, s *scope, due []*corev1.Pod) ([]*corev1.Pod, error) {
+func (r *Reconciler) confirmStale(ctx context.Context, s *scope, due []*corev1.Pod) ([]*corev1.Pod, error) {
 	var confirmed []*corev1.Pod
 	for _, p := range due {
 		live, err := s.liveView(r).pod(ctx, p)
@@ -206,7 +206,7 @@ func (r *CertSyncReconciler) confirmStale(ctx context.Context, s *scope, due []*
 }
 
 // stillStale probes one pod again.
-func (r *CertSyncReconciler) stillStale(ctx context.Context, s *scope, p *corev1.Pod) bool {
+func (r *Reconciler) stillStale(ctx context.Context, s *scope, p *corev1.Pod) bool {
 	targets := verification.Targets([]*corev1.Pod{p}, s.cs.Spec.Verify.Endpoints)
 	if len(targets) == 0 {
 		return false
@@ -216,7 +216,7 @@ func (r *CertSyncReconciler) stillStale(ctx context.Context, s *scope, p *corev1
 }
 
 // prober is the reconciler's prober with the CertSync's timeout.
-func (r *CertSyncReconciler) prober(s *scope) *probe.Prober {
+func (r *Reconciler) prober(s *scope) *probe.Prober {
 	p := *r.Prober
 	if t := s.cs.Spec.Verify.Timeout; t != nil {
 		p.Timeout = t.Duration

@@ -1,4 +1,4 @@
-package controllers
+package certsync
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 // formats and keystores. The target's current data is passed along so that
 // keystores still holding the same certificate keep their bytes (their
 // encryption is salted): an unchanged certificate causes no write.
-func (r *CertSyncReconciler) outputData(ctx context.Context, s *scope, b *certs.Bundle) (map[string][]byte, error) {
+func (r *Reconciler) outputData(ctx context.Context, s *scope, b *certs.Bundle) (map[string][]byte, error) {
 	t := s.cs.Spec.Target
 	var existing map[string][]byte
 	if s.target != nil {

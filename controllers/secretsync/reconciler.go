@@ -1,4 +1,7 @@
-package controllers
+// Package secretsync is the SecretSync reconciler: a short list of phases
+// (sources, target, rollout, token check) over controllers/engine, with this
+// kind's own decisions (values, status, events).
+package secretsync
 
 import (
 	"cmp"
@@ -32,10 +35,10 @@ import (
 // ("namespace/name"), so a Secret event wakes only the SecretSyncs that use it.
 const ssSecretRefIndex = "certsync.io/secretsync-secret-refs"
 
-// SecretSyncReconciler syncs the newest values from a SecretSync's sources
+// Reconciler syncs the newest values from a SecretSync's sources
 // into its target Secret, restarts what uses them, warns before they
 // expire and, if asked, proves them at an OAuth2 token endpoint.
-type SecretSyncReconciler struct {
+type Reconciler struct {
 	engine.Core
 	// Poller fetches HTTPS sources and owns their schedule and cache; nil:
 	// one of the reconciler's own.
@@ -97,7 +100,7 @@ func newSSScope(ss *v1alpha1.SecretSync, now time.Time) *ssScope {
 // to the target if they differ, restarts their consumers and verifies them;
 // a deferred finish records status, events and metrics for what did
 // happen, also when a later phase fails. A steady state makes no writes.
-func (r *SecretSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
 	var ss v1alpha1.SecretSync
 	if ok, err := r.Load(ctx, req, &ss, r.forget); !ok {
 		return ctrl.Result{}, err
@@ -120,7 +123,7 @@ func (r *SecretSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 // finish records what the reconcile did, whichever phase it reached, the
 // same way as a CertSync's: the status first, then the events, then the
 // metrics.
-func (r *SecretSyncReconciler) finish(ctx context.Context, orig *v1alpha1.SecretSync, s *ssScope, res ctrl.Result, err error) (ctrl.Result, error) {
+func (r *Reconciler) finish(ctx context.Context, orig *v1alpha1.SecretSync, s *ssScope, res ctrl.Result, err error) (ctrl.Result, error) {
 	if !s.synced {
 		return res, err
 	}
@@ -139,14 +142,14 @@ func (r *SecretSyncReconciler) finish(ctx context.Context, orig *v1alpha1.Secret
 }
 
 // forget drops what is remembered of a deleted SecretSync.
-func (r *SecretSyncReconciler) forget(key types.NamespacedName) {
+func (r *Reconciler) forget(key types.NamespacedName) {
 	r.memory.Forget(key)
 	r.tokens.forget(key)
 	r.Poller.Retain(key, nil)
 	r.Metrics.Forget(metrics.Object{Namespace: key.Namespace, Name: key.Name, Kind: metrics.KindSecretSync})
 }
 
-func (r *SecretSyncReconciler) readSources(ctx context.Context, s *ssScope) error {
+func (r *Reconciler) readSources(ctx context.Context, s *ssScope) error {
 	spec := &s.ss.Spec
 	s.candidates = make([]secretvalues.Candidate, 0, len(spec.Sources))
 	httpsSources := map[string]bool{}
@@ -179,7 +182,7 @@ func (r *SecretSyncReconciler) readSources(ctx context.Context, s *ssScope) erro
 // readOpaqueSecret reads a source Secret straight from the API server (a
 // Secret that exists is never reported missing) with the consent rule for
 // other namespaces, the same rule and answers as a CertSync's.
-func (r *SecretSyncReconciler) readOpaqueSecret(ctx context.Context, ns string, ref *v1alpha1.SecretSyncSecretRef) (secretvalues.Material, error) {
+func (r *Reconciler) readOpaqueSecret(ctx context.Context, ns string, ref *v1alpha1.SecretSyncSecretRef) (secretvalues.Material, error) {
 	key := types.NamespacedName{Namespace: cmp.Or(ref.Namespace, ns), Name: ref.Name}
 	secret, err := sources.GetSourceSecret(ctx, r.Client, ns, key)
 	if err != nil {
@@ -190,7 +193,7 @@ func (r *SecretSyncReconciler) readOpaqueSecret(ctx context.Context, ns string, 
 
 // syncTarget reads the target and makes the single write a reconcile may
 // make to it.
-func (r *SecretSyncReconciler) syncTarget(ctx context.Context, s *ssScope) error {
+func (r *Reconciler) syncTarget(ctx context.Context, s *ssScope) error {
 	ss := s.ss
 	var current corev1.Secret
 	switch err := r.Client.Get(ctx, types.NamespacedName{Namespace: ss.Namespace, Name: ss.Spec.Target.SecretName}, &current); {
@@ -289,7 +292,7 @@ func secretSyncRequeue(s *ssScope) time.Duration {
 }
 
 // SetupWithManager registers the SecretSync controller.
-func (r *SecretSyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.Complete(mgr)
 	if r.Poller == nil {
 		r.Poller = &engine.Poller{}
@@ -338,13 +341,13 @@ func secretSyncRefs(obj client.Object) []string {
 	return refs
 }
 
-func (r *SecretSyncReconciler) secretSyncsForSecret(ctx context.Context, obj client.Object) []ctrl.Request {
+func (r *Reconciler) secretSyncsForSecret(ctx context.Context, obj client.Object) []ctrl.Request {
 	return r.secretSyncRequests(ctx, obj, client.MatchingFields{ssSecretRefIndex: obj.GetNamespace() + "/" + obj.GetName()}, nil)
 }
 
 // secretSyncsForWorkload wakes the SecretSyncs of the workload's namespace
 // whose target its pod template uses or that list it.
-func (r *SecretSyncReconciler) secretSyncsForWorkload(ctx context.Context, obj client.Object) []ctrl.Request {
+func (r *Reconciler) secretSyncsForWorkload(ctx context.Context, obj client.Object) []ctrl.Request {
 	tmpl := rollout.TemplateOf(obj)
 	if tmpl == nil {
 		return nil
@@ -357,7 +360,7 @@ func (r *SecretSyncReconciler) secretSyncsForWorkload(ctx context.Context, obj c
 
 // secretSyncsForPod wakes the SecretSyncs of the pod's namespace whose
 // target the pod mounts.
-func (r *SecretSyncReconciler) secretSyncsForPod(ctx context.Context, obj client.Object) []ctrl.Request {
+func (r *Reconciler) secretSyncsForPod(ctx context.Context, obj client.Object) []ctrl.Request {
 	pod, ok := obj.(*corev1.Pod)
 	if !ok {
 		return nil
@@ -369,7 +372,7 @@ func (r *SecretSyncReconciler) secretSyncsForPod(ctx context.Context, obj client
 
 // secretSyncRequests lists the SecretSyncs matching opt (and match, when
 // set) as requests.
-func (r *SecretSyncReconciler) secretSyncRequests(ctx context.Context, obj client.Object, opt client.ListOption, match func(*v1alpha1.SecretSync) bool) []ctrl.Request {
+func (r *Reconciler) secretSyncRequests(ctx context.Context, obj client.Object, opt client.ListOption, match func(*v1alpha1.SecretSync) bool) []ctrl.Request {
 	var list v1alpha1.SecretSyncList
 	if err := r.Client.List(ctx, &list, opt); err != nil {
 		log.FromContext(ctx).Error(err, "listing SecretSyncs", "object", client.ObjectKeyFromObject(obj))

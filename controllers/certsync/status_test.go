@@ -1,4 +1,4 @@
-package controllers
+package certsync
 
 // Unit tests of the pure status setters (certsync_status.go) and of the
 // event transition logic (certsync_events.go). They build scope values
@@ -721,7 +721,7 @@ func TestTransitionEventsAcrossReconciles(t *testing.T) {
 		s := stScope(cs, st.opts...)
 		setStatus(s)
 		if got := evKeys(allEvents(before, cs, s)); strings.Join(got, ",") != strings.Join(st.want, ",") {
-			t.Errorf("%s: events %v, want %v (Ready: %s)", st.name, got, st.want, conditionMessage(cs, v1alpha1.ConditionReady))
+			t.Errorf("%s: events %v, want %v (Ready: %s)", st.name, got, st.want, condMessage(cs, v1alpha1.ConditionReady))
 		}
 	}
 	NewWithT(t).Expect(meta.IsStatusConditionTrue(cs.Status.Conditions, v1alpha1.ConditionReady)).To(BeFalse())
@@ -753,4 +753,14 @@ func TestTransitionEventsFetchFailureOfAnyKind(t *testing.T) {
 // its actions, then the transitions.
 func allEvents(before, after *v1alpha1.CertSync, s *scope) []engine.Event {
 	return append(actionEvents(s), transitionEvents(before, after, s)...)
+}
+
+// mailHost is the name the test certificates cover.
+const mailHost = "mail.example.com"
+
+func condMessage(cs *v1alpha1.CertSync, typ string) string {
+	if c := meta.FindStatusCondition(cs.Status.Conditions, typ); c != nil {
+		return c.Message
+	}
+	return ""
 }

@@ -1,4 +1,4 @@
-package controllers
+package secretsync
 
 import (
 	"context"
@@ -73,12 +73,12 @@ func (m *ssTokenMemory) forget(nn types.NamespacedName) {
 // verifyToken requests a token with the client credentials the target
 // holds, when they or the settings changed or the interval passed.
 // Its failures are verdicts (Verified), never reconcile errors.
-func (r *SecretSyncReconciler) verifyToken(ctx context.Context, s *ssScope) error {
+func (r *Reconciler) verifyToken(ctx context.Context, s *ssScope) error {
 	r.checkToken(ctx, s)
 	return nil
 }
 
-func (r *SecretSyncReconciler) checkToken(ctx context.Context, s *ssScope) {
+func (r *Reconciler) checkToken(ctx context.Context, s *ssScope) {
 	cfg := s.ss.Spec.Verify.OAuth2ClientCredentials
 	if cfg == nil {
 		return
@@ -140,7 +140,7 @@ func tokenCheckKey(want string, cfg *v1alpha1.OAuth2ClientCredentials, caPEM []b
 }
 
 // readTokenCA reads the PEM bundle caSecretRef names, if any.
-func (r *SecretSyncReconciler) readTokenCA(ctx context.Context, ss *v1alpha1.SecretSync) ([]byte, error) {
+func (r *Reconciler) readTokenCA(ctx context.Context, ss *v1alpha1.SecretSync) ([]byte, error) {
 	ref := ss.Spec.Verify.OAuth2ClientCredentials.CASecretRef
 	if ref == nil {
 		return nil, nil
