@@ -38,8 +38,9 @@ func TestExpiryWindows(t *testing.T) {
 		{41 * 24 * time.Hour, metav1.ConditionTrue, v1alpha1.ReasonExpired, v1alpha1.ReasonCertificateExpired},
 	}
 	want := map[string]int{}
+	clk := clocks.shifted(t, ns)
 	for i, step := range steps {
-		csClock.shift(t, step.shift)
+		clk.shift(step.shift)
 		// Wake the CertSync a few times inside the window.
 		for j := range 3 {
 			touchSecret(t, ns, "legacy", i*10+j)

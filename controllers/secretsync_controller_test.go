@@ -22,12 +22,12 @@ import (
 
 	"certsync.io/certsync/api/v1alpha1"
 	"certsync.io/certsync/internal/expiry"
-	"certsync.io/certsync/internal/opaque"
+	"certsync.io/certsync/internal/secretvalues"
 )
 
 // ssHash is what certsync records for the CLIENT_ID/CLIENT_SECRET pair.
 func ssHash(id, secret string) string {
-	return opaque.Hash(map[string][]byte{"CLIENT_ID": []byte(id), "CLIENT_SECRET": []byte(secret)})
+	return secretvalues.Hash(map[string][]byte{"CLIENT_ID": []byte(id), "CLIENT_SECRET": []byte(secret)})
 }
 
 func TestSecretSyncSyncsAndRenames(t *testing.T) {
@@ -77,7 +77,7 @@ func TestSecretSyncUpdatesAndKeepsForeignKeys(t *testing.T) {
 	tgt.Data["EXTRA"] = []byte("user data")
 	g.Expect(k8s.Update(context.Background(), tgt)).To(Succeed())
 
-	ssClock.Step(time.Minute)
+	ssClock(ns).Step(time.Minute)
 	updateSecretData(t, ns, "legacy", map[string][]byte{"client_id": []byte("app"), "client_secret": []byte("v2")})
 	g.Eventually(func(g Gomega) {
 		tgt := getSecret(g, ns, "oauth-client")
@@ -146,7 +146,7 @@ func TestSecretSyncNeverWipes(t *testing.T) {
 		data                map[string][]byte
 	}{
 		{"key removed", "MissingKey", v1alpha1.ReasonSourceUnavailable, map[string][]byte{"client_id": []byte("app")}},
-		{"value blanked", opaque.ReasonEmpty, v1alpha1.ReasonValidationFailed, map[string][]byte{"client_id": []byte("app"), "client_secret": {}}},
+		{"value blanked", secretvalues.ReasonEmpty, v1alpha1.ReasonValidationFailed, map[string][]byte{"client_id": []byte("app"), "client_secret": {}}},
 		{"source deleted", "NotFound", v1alpha1.ReasonSourceUnavailable, nil},
 	}
 	for _, step := range steps {
@@ -285,7 +285,7 @@ func TestSecretSyncNewestExpiryWins(t *testing.T) {
 		g.Eventually(func(g Gomega) {
 			for _, st := range getSecretSync(g, ns, "idp").Status.Sources {
 				if st.Name == name {
-					g.Expect(st.Reason).To(Equal(opaque.ReasonExpired))
+					g.Expect(st.Reason).To(Equal(secretvalues.ReasonExpired))
 				}
 			}
 		}, eventually, poll).Should(Succeed())
@@ -304,18 +304,14 @@ func TestSecretSyncNewestExpiryWins(t *testing.T) {
 func TestSecretSyncExpiryWindows(t *testing.T) {
 	g := NewWithT(t)
 	ns := ssStart(t)
-	t0 := ssClock.Now()
+	t0 := ssClock(ns).Now()
 	notAfter := t0.Add(40 * 24 * time.Hour).UTC().Truncate(time.Second)
 	fixed := metav1.NewTime(notAfter)
 	mustCreate(t, ssSource(ns, "legacy", ssCreds("app", "s3cret")))
 	mustCreateSecretSync(t, newSecretSync(ns, "idp", ssFrom("legacy", "legacy", ""), ssExpiry(v1alpha1.SecretSyncExpiryFrom{NotAfter: &fixed})))
 	ss := ssWaitCondition(t, ns, "idp", v1alpha1.ConditionExpiringSoon, metav1.ConditionFalse, v1alpha1.ReasonNotExpiring)
 	target := getSecret(g, ns, "oauth-client")
-	// The reconciler wakes itself at the next boundary, whatever happens.
-	for _, boundary := range []time.Time{notAfter.Add(-expiry.DefaultWarnBefore), notAfter.Add(-expiry.DefaultCriticalBefore), notAfter} {
-		s := &ssScope{ss: ss, now: boundary.Add(-time.Hour), want: "x", heldNotAfter: notAfter}
-		g.Expect(secretSyncRequeue(s)).To(BeNumerically("~", time.Hour, time.Millisecond), "requeued for %v", boundary)
-	}
+	// Its wake-up at each boundary: secretsync.TestRequeueAtExpiryBoundaries.
 
 	windows := []struct {
 		at      time.Duration
@@ -332,7 +328,7 @@ func TestSecretSyncExpiryWindows(t *testing.T) {
 			map[string]int{v1alpha1.ReasonSecretExpiringSoon: 2, v1alpha1.ReasonSecretExpired: 1}},
 	}
 	for _, w := range windows {
-		ssClock.SetTime(t0.Add(w.at))
+		ssClock(ns).SetTime(t0.Add(w.at))
 		ssPoke(t, ns, "legacy")
 		ss = ssWaitCondition(t, ns, "idp", v1alpha1.ConditionExpiringSoon, metav1.ConditionTrue, w.reason)
 		g.Expect(ssCondition(ss, v1alpha1.ConditionExpiringSoon).Message).To(ContainSubstring(w.message))
@@ -343,7 +339,7 @@ func TestSecretSyncExpiryWindows(t *testing.T) {
 		ssExpectEvents(t, ns, "idp", w.events)
 	}
 	// Expired: the source is refused, the target keeps its values.
-	g.Expect(ss.Status.Sources[0].Reason).To(Equal(opaque.ReasonExpired))
+	g.Expect(ss.Status.Sources[0].Reason).To(Equal(secretvalues.ReasonExpired))
 	g.Expect(ssCondition(ss, v1alpha1.ConditionReady).Reason).To(Equal(string(expiry.Expired)))
 	g.Expect(getSecret(g, ns, "oauth-client").ResourceVersion).To(Equal(target.ResourceVersion))
 	g.Consistently(func(g Gomega) {
@@ -399,7 +395,7 @@ func TestSecretSyncRestartsConsumersOncePerValue(t *testing.T) {
 	ns := ssStart(t)
 	ssWorkload(t, ns)
 	mustCreate(t, ssSource(ns, "legacy", ssCreds("app", "v1")))
-	ssClock.Step(2 * time.Second) // the pod started before the values were written
+	ssClock(ns).Step(2 * time.Second) // the pod started before the values were written
 	mustCreateSecretSync(t, newSecretSync(ns, "idp", ssFrom("legacy", "legacy", "")))
 
 	restartedFor := func(g Gomega) string {
@@ -415,14 +411,14 @@ func TestSecretSyncRestartsConsumersOncePerValue(t *testing.T) {
 	ssExpectEvents(t, ns, "idp", map[string]int{v1alpha1.ReasonRolloutStarted: 1})
 
 	// New values: one more restart, for them.
-	ssClock.Step(time.Minute)
+	ssClock(ns).Step(time.Minute)
 	updateSecretData(t, ns, "legacy", map[string][]byte{"client_id": []byte("app"), "client_secret": []byte("v2")})
 	g.Eventually(restartedFor, eventually, poll).Should(Equal(ssHash("app", "v2")))
 	ssPoke(t, ns, "legacy")
 	ssExpectEvents(t, ns, "idp", map[string]int{v1alpha1.ReasonRolloutStarted: 2})
 
 	// No completion within the progress deadline: stalled.
-	ssClock.Step(11 * time.Minute)
+	ssClock(ns).Step(11 * time.Minute)
 	ssPoke(t, ns, "legacy")
 	ssWaitCondition(t, ns, "idp", v1alpha1.ConditionRolledOut, metav1.ConditionFalse, v1alpha1.ReasonRolloutStalled)
 
@@ -562,7 +558,7 @@ func TestSecretSyncOAuth2Verification(t *testing.T) {
 	ssPoke(t, ns, "legacy")
 	ssPoke(t, ns, "legacy")
 	g.Expect(te.requests.Load()).To(Equal(n))
-	ssClock.Step(time.Hour)
+	ssClock(ns).Step(time.Hour)
 	ssPoke(t, ns, "legacy")
 	g.Eventually(te.requests.Load, eventually, poll).Should(Equal(n + 1))
 	ssExpectEvents(t, ns, "idp", map[string]int{v1alpha1.ReasonVerified: 1})

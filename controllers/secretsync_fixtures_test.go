@@ -6,7 +6,6 @@ import (
 	"slices"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
@@ -19,28 +18,32 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"certsync.io/certsync/api/v1alpha1"
+	"certsync.io/certsync/controllers/engine"
+	"certsync.io/certsync/controllers/secretsync"
+	"certsync.io/certsync/internal/metrics"
 )
 
-// ssClock is the SecretSync controller's notion of now in the tests: each
-// test starts it at the wall clock and moves it to cross expiry windows,
-// progress deadlines and verification intervals without sleeping. The
-// tests of this file run one after another, never in parallel.
-var ssClock = clocktesting.NewFakeClock(time.Now())
-
 // newTestSecretSyncReconciler is the SecretSync reconciler of the shared
-// test manager: its writes are counted and its clock is ssClock.
-func newTestSecretSyncReconciler(mgr ctrl.Manager) *SecretSyncReconciler {
-	r := NewSecretSyncReconciler(mgr)
-	r.Client = countingClient{mgr.GetClient()}
-	r.Clock = ssClock
-	return r
+// test manager: its writes are counted and its clocks are the tests'.
+func newTestSecretSyncReconciler(mgr ctrl.Manager) *secretsync.Reconciler {
+	return &secretsync.Reconciler{Core: engine.Core{Client: countingClient{mgr.GetClient()}, ClockFor: clocks.For,
+		Recorder: journalRecorder{mgr.GetEventRecorder("certsync")}, Metrics: metrics.Register(testMetrics)}}
 }
 
-// ssStart gives a test its namespace and sets ssClock to the wall clock.
+// ssStart gives a test its namespace, whose SecretSyncs see a clock that
+// stands still at the wall clock's now until the test moves it (ssClock).
 func ssStart(t *testing.T) string {
 	t.Helper()
-	ssClock.SetTime(time.Now())
-	return newNamespace(t)
+	ns := newNamespace(t)
+	clocks.fake(t, ns)
+	return ns
+}
+
+// ssClock is the clock of the SecretSyncs of namespace ns: the test moves
+// it to cross expiry windows, progress deadlines and verification
+// intervals without sleeping, and no other test's.
+func ssClock(ns string) *clocktesting.FakeClock {
+	return clocks.For(ns).(*clocktesting.FakeClock)
 }
 
 // ssSource builds a source Secret holding OAuth2 client credentials.
@@ -93,7 +96,7 @@ func newSecretSync(ns, name string, opts ...ssOption) *v1alpha1.SecretSync {
 }
 
 // mustCreateSecretSync creates ss and deletes it when the test ends, so it
-// stops reconciling while later tests move ssClock.
+// stops reconciling when the test ends.
 func mustCreateSecretSync(t *testing.T, ss *v1alpha1.SecretSync) {
 	t.Helper()
 	mustCreate(t, ss)

@@ -22,7 +22,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"certsync.io/certsync/api/v1alpha1"
-	"certsync.io/certsync/internal/opaque"
+	"certsync.io/certsync/internal/jsonpath"
+	"certsync.io/certsync/internal/secretvalues"
 	"certsync.io/certsync/internal/sources"
 )
 
@@ -104,7 +105,7 @@ func createVaultCA(t *testing.T, ns string, v *vaultServer) {
 }
 
 // ssHTTPS adds an HTTPS source reading v, trusted through vault-ca,
-// refreshed every minute of ssClock.
+// refreshed every minute of its clock.
 func ssHTTPS(name string, v *vaultServer, format string, mods ...func(*v1alpha1.SecretSyncHTTPSSource)) ssOption {
 	return func(ss *v1alpha1.SecretSync) {
 		h := &v1alpha1.SecretSyncHTTPSSource{
@@ -196,7 +197,7 @@ func TestSecretSyncHTTPSJSON(t *testing.T) {
 	g.Expect(tgt.Annotations).To(HaveKeyWithValue(v1alpha1.AnnotationExpiresAt, notAfter.Format(time.RFC3339)))
 	g.Expect(ss.Status.Secret.NotAfter.Time.Equal(notAfter)).To(BeTrue(), "expiry from the JSON field")
 	src := ssSourceStatusOf(ss, "vault")
-	g.Expect(src.Reason).To(Equal(opaque.ReasonValid))
+	g.Expect(src.Reason).To(Equal(secretvalues.ReasonValid))
 	g.Expect(src.Message).To(Equal(`2 keys, expires at ` + notAfter.Format(time.RFC3339) + ` (key ".metadata.expires_at")`))
 	g.Expect(src.SHA256).To(Equal(ssHash("mailer", "s3cret-v1")))
 	g.Expect(ssCondition(ss, v1alpha1.ConditionExpiringSoon).Reason).To(Equal(v1alpha1.ReasonNotExpiring))
@@ -214,7 +215,7 @@ func TestSecretSyncHTTPSJSON(t *testing.T) {
 	g.Expect(v.requestCount()).To(Equal(requests), "no fetch before refreshInterval")
 	// Each refresh is a conditional request answered 304: no body, no write.
 	for i := range 2 {
-		ssClock.Step(time.Minute + time.Second)
+		ssClock(ns).Step(time.Minute + time.Second)
 		ssPoke(t, ns, "vault-ca")
 		g.Eventually(func() int { _, _, nm := v.counts(); return nm }, eventually, poll).Should(Equal(i + 1))
 	}
@@ -224,7 +225,7 @@ func TestSecretSyncHTTPSJSON(t *testing.T) {
 
 	// A new secret is synced at the next refresh.
 	v.set(0, vaultJSON("mailer", "s3cret-v2", notAfter.Add(30*24*time.Hour)))
-	ssClock.Step(time.Minute + time.Second)
+	ssClock(ns).Step(time.Minute + time.Second)
 	ssPoke(t, ns, "vault-ca")
 	g.Eventually(func(g Gomega) {
 		g.Expect(string(getSecret(g, ns, "oauth-client").Data["CLIENT_SECRET"])).To(Equal("s3cret-v2"))
@@ -253,18 +254,18 @@ func TestSecretSyncHTTPSRaw(t *testing.T) {
 	createVaultCA(t, ns, v)
 	at := metav1.NewTime(time.Now().Add(60 * 24 * time.Hour).UTC().Truncate(time.Second))
 	mustCreateSecretSync(t, newSecretSync(ns, "api", ssHTTPS("tokens", v, sources.FormatRaw),
-		ssKeys(v1alpha1.SecretSyncKey{From: opaque.RawKey, To: "API_TOKEN"}),
+		ssKeys(v1alpha1.SecretSyncKey{From: secretvalues.RawKey, To: "API_TOKEN"}),
 		ssExpiry(v1alpha1.SecretSyncExpiryFrom{NotAfter: &at})))
 
 	ss := ssWaitCondition(t, ns, "api", v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReady)
 	g.Expect(getSecret(g, ns, "oauth-client").Data).To(Equal(map[string][]byte{"API_TOKEN": []byte("raw-t0ken-s3cret")}))
-	g.Expect(ss.Status.Secret.SHA256).To(Equal(opaque.Hash(map[string][]byte{"API_TOKEN": []byte("raw-t0ken-s3cret")})))
+	g.Expect(ss.Status.Secret.SHA256).To(Equal(secretvalues.Hash(map[string][]byte{"API_TOKEN": []byte("raw-t0ken-s3cret")})))
 	g.Expect(ssSourceStatusOf(ss, "tokens").Message).To(ContainSubstring("1 key, expires at"))
 	before := getSecret(g, ns, "oauth-client").ResourceVersion
 
 	// A login page served with 200 at the next refresh.
 	v.set(0, []byte("<!DOCTYPE html><html><body>Sign in</body></html>"))
-	ssClock.Step(time.Minute + time.Second)
+	ssClock(ns).Step(time.Minute + time.Second)
 	ssPoke(t, ns, "vault-ca")
 	ss = ssWaitCondition(t, ns, "api", v1alpha1.ConditionSourcesReady, metav1.ConditionFalse, v1alpha1.ReasonNoValidSource)
 	src := ssSourceStatusOf(ss, "tokens")
@@ -291,7 +292,7 @@ func TestSecretSyncHTTPSOutageAndRecovery(t *testing.T) {
 	before := getSecret(g, ns, "oauth-client")
 
 	v.set(http.StatusServiceUnavailable, nil)
-	ssClock.Step(time.Minute + time.Second)
+	ssClock(ns).Step(time.Minute + time.Second)
 	ssPoke(t, ns, "vault-ca")
 	ss := ssWaitCondition(t, ns, "idp", v1alpha1.ConditionSourcesReady, metav1.ConditionFalse, v1alpha1.ReasonNoValidSource)
 	src := ssSourceStatusOf(ss, "vault")
@@ -307,7 +308,7 @@ func TestSecretSyncHTTPSOutageAndRecovery(t *testing.T) {
 	// Within the backoff (at least 4s after the first failure) nothing is
 	// fetched, however often the SecretSync is reconciled.
 	requests, _, _ := v.counts()
-	ssClock.Step(time.Second)
+	ssClock(ns).Step(time.Second)
 	ssPoke(t, ns, "vault-ca")
 	ssPoke(t, ns, "vault-ca")
 	g.Expect(v.requestCount()).To(Equal(requests), "retried before its backoff")
@@ -315,10 +316,10 @@ func TestSecretSyncHTTPSOutageAndRecovery(t *testing.T) {
 
 	// Back, with a renewed secret: synced at the next retry.
 	v.set(0, vaultJSON("mailer", "s3cret-v2", time.Now().Add(120*24*time.Hour)))
-	ssClock.Step(10 * time.Second) // past the first backoff (5s ±20%)
+	ssClock(ns).Step(10 * time.Second) // past the first backoff (5s ±20%)
 	ssPoke(t, ns, "vault-ca")
 	ss = ssWaitCondition(t, ns, "idp", v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReady)
-	g.Expect(ssSourceStatusOf(ss, "vault").Reason).To(Equal(opaque.ReasonValid))
+	g.Expect(ssSourceStatusOf(ss, "vault").Reason).To(Equal(secretvalues.ReasonValid))
 	g.Expect(string(getSecret(g, ns, "oauth-client").Data["CLIENT_SECRET"])).To(Equal("s3cret-v2"))
 	ssExpectNoValues(t, ns, "idp", "s3cret")
 }
@@ -334,16 +335,16 @@ func TestSecretSyncHTTPSJSONRefusals(t *testing.T) {
 		ssKeys(v1alpha1.SecretSyncKey{From: ".data.client_id"}, v1alpha1.SecretSyncKey{From: ".data.client_secret", To: "CLIENT_SECRET"})))
 	ss := ssWaitCondition(t, ns, "idp", v1alpha1.ConditionSourcesReady, metav1.ConditionFalse, v1alpha1.ReasonNoValidSource)
 	src := ssSourceStatusOf(ss, "vault")
-	g.Expect(src.Reason).To(Equal(opaque.ReasonUnsupportedValue))
+	g.Expect(src.Reason).To(Equal(jsonpath.ReasonUnsupportedValue))
 	g.Expect(src.Message).To(ContainSubstring(`path ".data.client_secret" holds a JSON object`))
 	ssExpectEvents(t, ns, "idp", map[string]int{v1alpha1.ReasonValidationFailed: 1})
 
 	v.set(0, []byte(`{"data":{"client_id":"mailer"}}`))
-	ssClock.Step(time.Minute + time.Second)
+	ssClock(ns).Step(time.Minute + time.Second)
 	ssPoke(t, ns, "vault-ca")
 	g.Eventually(func(g Gomega) {
 		src := ssSourceStatusOf(getSecretSync(g, ns, "idp"), "vault")
-		g.Expect(src.Reason).To(Equal(opaque.ReasonMissingKey))
+		g.Expect(src.Reason).To(Equal(secretvalues.ReasonMissingKey))
 		g.Expect(src.Message).To(ContainSubstring(`".data.client_secret"`))
 	}, eventually, poll).Should(Succeed())
 	var tgt corev1.Secret
@@ -362,7 +363,7 @@ func TestSecretSyncHTTPSValidation(t *testing.T) {
 		return h
 	}
 	raw := func(h *v1alpha1.SecretSyncHTTPSSource) { h.Format = sources.FormatRaw }
-	rawKey := []v1alpha1.SecretSyncKey{{From: opaque.RawKey, To: "TOKEN"}}
+	rawKey := []v1alpha1.SecretSyncKey{{From: secretvalues.RawKey, To: "TOKEN"}}
 	tests := []struct {
 		name string
 		mod  func(*v1alpha1.SecretSync)

@@ -3,6 +3,7 @@
 package controllers
 
 import (
+	"fmt"
 	"strings"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
@@ -14,6 +15,12 @@ import (
 	crcache "sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
+
+	"certsync.io/certsync/controllers/certsync"
+	"certsync.io/certsync/controllers/engine"
+	"certsync.io/certsync/controllers/secretsync"
+	"certsync.io/certsync/internal/metrics"
+	"certsync.io/certsync/internal/probe"
 )
 
 // ManagerOptions returns the manager options certsync needs for memory to
@@ -76,6 +83,26 @@ type Options struct {
 	// VerifyConcurrency bounds the TLS connections one verification opens
 	// at once; 0 means probe.DefaultConcurrency.
 	VerifyConcurrency int
+	// MaxConcurrentReconciles bounds how many objects of one kind are
+	// reconciled at once; 0 means engine.DefaultMaxConcurrentReconciles (4).
+	MaxConcurrentReconciles int
+}
+
+// SetupWithManager registers every certsync controller with mgr: one Core
+// each (their own clocks and memories), sharing the metrics recorder.
+func SetupWithManager(mgr ctrl.Manager, opts Options) error {
+	// Series appear on the manager's metrics endpoint.
+	rec := metrics.Register(nil)
+	core := engine.Core{Metrics: rec, MaxConcurrentReconciles: opts.MaxConcurrentReconciles}
+	r := &certsync.Reconciler{Core: core, Prober: &probe.Prober{Concurrency: opts.VerifyConcurrency}}
+	if err := r.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the CertSync controller: %w", err)
+	}
+	ssr := &secretsync.Reconciler{Core: core}
+	if err := ssr.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the SecretSync controller: %w", err)
+	}
+	return nil
 }
 
 // stripPod keeps what certsync reads of a pod; a pod's full spec and status

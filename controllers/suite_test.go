@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
@@ -23,6 +25,9 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -32,6 +37,9 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"certsync.io/certsync/api/v1alpha1"
+	"certsync.io/certsync/controllers/certsync"
+	"certsync.io/certsync/controllers/engine"
+	"certsync.io/certsync/internal/metrics"
 	"certsync.io/certsync/internal/probe"
 	"certsync.io/certsync/test/cluster"
 )
@@ -101,6 +109,23 @@ func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { re
 // countingClient wraps the operator's real client and counts its writes.
 type countingClient struct{ client.Client }
 
+// Get fails when the test injected a fault for the object's namespace.
+func (c countingClient) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if err := faults.check(key.Namespace, "get", obj, key.Name); err != nil {
+		return err
+	}
+	return c.Client.Get(ctx, key, obj, opts...)
+}
+
+// List fails when the test injected a fault for the listed namespace.
+func (c countingClient) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	lo := (&client.ListOptions{}).ApplyOptions(opts)
+	if err := faults.check(lo.Namespace, "list", list, ""); err != nil {
+		return err
+	}
+	return c.Client.List(ctx, list, opts...)
+}
+
 func (c countingClient) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
 	writes.add(obj.GetNamespace())
 	return c.Client.Create(ctx, obj, opts...)
@@ -134,8 +159,84 @@ func (c countingStatus) Update(ctx context.Context, obj client.Object, opts ...c
 
 func (c countingStatus) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
 	writes.add(obj.GetNamespace())
-	return c.SubResourceWriter.Patch(ctx, obj, patch, opts...)
+	err := c.SubResourceWriter.Patch(ctx, obj, patch, opts...)
+	if err == nil {
+		journal.add(obj.GetNamespace(), "status")
+	}
+	return err
 }
+
+// faults are the API errors tests inject into the operator's client, per
+// namespace: the API server stays real, one answer is replaced.
+var faults = &faultTable{byNamespace: map[string]faultFunc{}}
+
+// faultFunc returns the error for a verb ("get", "list") on obj (named
+// name), or nil to let the request through.
+type faultFunc func(verb string, obj runtime.Object, name string) error
+
+type faultTable struct {
+	mu          sync.Mutex
+	byNamespace map[string]faultFunc
+}
+
+// set injects f for namespace ns until the test ends or clear is called.
+func (f *faultTable) set(t *testing.T, ns string, fn faultFunc) {
+	f.mu.Lock()
+	f.byNamespace[ns] = fn
+	f.mu.Unlock()
+	t.Cleanup(func() { f.clear(ns) })
+}
+
+func (f *faultTable) clear(ns string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.byNamespace, ns)
+}
+
+func (f *faultTable) check(ns, verb string, obj runtime.Object, name string) error {
+	f.mu.Lock()
+	fn := f.byNamespace[ns]
+	f.mu.Unlock()
+	if fn == nil {
+		return nil
+	}
+	return fn(verb, obj, name)
+}
+
+// journal records, per namespace, the operator's successful status writes
+// and its events in the order it made them, so a test can tell which came
+// first (events reach the API server asynchronously).
+var journal = &journalLog{byNamespace: map[string][]string{}}
+
+type journalLog struct {
+	mu          sync.Mutex
+	byNamespace map[string][]string
+}
+
+func (j *journalLog) add(ns, entry string) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.byNamespace[ns] = append(j.byNamespace[ns], entry)
+}
+
+func (j *journalLog) get(ns string) []string {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return slices.Clone(j.byNamespace[ns])
+}
+
+// journalRecorder records each event in the journal, then emits it.
+type journalRecorder struct{ events.EventRecorder }
+
+func (r journalRecorder) Eventf(regarding, related runtime.Object, eventtype, reason, action, note string, args ...any) {
+	if o, ok := regarding.(client.Object); ok {
+		journal.add(o.GetNamespace(), "event:"+reason)
+	}
+	r.EventRecorder.Eventf(regarding, related, eventtype, reason, action, note, args...)
+}
+
+// testMetrics is the registry of the test reconcilers' series.
+var testMetrics = prometheus.NewRegistry()
 
 func TestMain(m *testing.M) {
 	os.Exit(runSuite(m))
@@ -207,11 +308,10 @@ func startManager(ctx context.Context, cfg *rest.Config) error {
 	if err != nil {
 		return err
 	}
-	r := &CertSyncReconciler{
-		Client:   countingClient{mgr.GetClient()},
-		Recorder: mgr.GetEventRecorder("certsync"),
-		Clock:    csClock,
-		Prober:   &probe.Prober{},
+	r := &certsync.Reconciler{
+		Core: engine.Core{Client: countingClient{mgr.GetClient()}, ClockFor: clocks.For,
+			Recorder: journalRecorder{mgr.GetEventRecorder("certsync")}, Metrics: metrics.Register(testMetrics)},
+		Prober: &probe.Prober{},
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return err
@@ -286,10 +386,50 @@ func eventReasons(evs []eventsv1.Event) map[string]int {
 	return m
 }
 
-// csClock is the CertSync controller's notion of now in the tests: the wall
-// clock, shifted by what a test asks for to cross expiry windows without
-// waiting for them.
-var csClock = &shiftedClock{}
+// clocks is the reconcilers' notion of now in the tests, injected into
+// both (engine.Core.ClockFor): each test that moves time has a clock of its
+// own namespace, so it moves nobody else's; other namespaces use the wall
+// clock.
+var clocks = &testClocks{byNamespace: map[string]clock.PassiveClock{}}
+
+type testClocks struct {
+	mu          sync.Mutex
+	byNamespace map[string]clock.PassiveClock
+}
+
+// For is the clock of namespace ns (nil: the wall clock).
+func (c *testClocks) For(ns string) clock.PassiveClock {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.byNamespace[ns]
+}
+
+func (c *testClocks) set(t *testing.T, ns string, clk clock.PassiveClock) {
+	c.mu.Lock()
+	c.byNamespace[ns] = clk
+	c.mu.Unlock()
+	t.Cleanup(func() {
+		c.mu.Lock()
+		delete(c.byNamespace, ns)
+		c.mu.Unlock()
+	})
+}
+
+// fake gives namespace ns a clock that stands still at the wall clock's
+// now until the test moves it.
+func (c *testClocks) fake(t *testing.T, ns string) *clocktesting.FakeClock {
+	clk := clocktesting.NewFakeClock(time.Now())
+	c.set(t, ns, clk)
+	return clk
+}
+
+// shifted gives namespace ns the wall clock shifted by what the test asks
+// for, to cross expiry windows without waiting for them.
+func (c *testClocks) shifted(t *testing.T, ns string) *shiftedClock {
+	clk := &shiftedClock{}
+	c.set(t, ns, clk)
+	return clk
+}
 
 type shiftedClock struct{ offset atomic.Int64 }
 
@@ -297,11 +437,8 @@ func (c *shiftedClock) Now() time.Time { return time.Now().Add(time.Duration(c.o
 
 func (c *shiftedClock) Since(t time.Time) time.Duration { return c.Now().Sub(t) }
 
-// shift moves the CertSync controller's clock by d for the rest of test t.
-func (c *shiftedClock) shift(t *testing.T, d time.Duration) {
-	c.offset.Store(int64(d))
-	t.Cleanup(func() { c.offset.Store(0) })
-}
+// shift moves the clock to d past the wall clock.
+func (c *shiftedClock) shift(d time.Duration) { c.offset.Store(int64(d)) }
 
 const (
 	eventually = 60 * time.Second

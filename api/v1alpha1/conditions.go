@@ -31,6 +31,9 @@ const (
 	ReasonTargetWriteError   = "TargetWriteFailed"
 	ReasonOutputFormatFailed = "OutputFormatFailed"
 	ReasonReady              = "Ready"
+	// ReasonReconciling: Ready is not known yet, a condition it summarises
+	// has not been computed (the first reconcile failed before it).
+	ReasonReconciling = "Reconciling"
 
 	ReasonRolledOut         = "RolledOut"
 	ReasonRollingOut        = "RollingOut"

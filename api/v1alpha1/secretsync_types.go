@@ -406,6 +406,13 @@ type SecretSyncStatus struct {
 	// lastSyncTime is when certsync last wrote the target.
 	// +optional
 	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
+	// restarts certsync made for the current values (newest last, at most
+	// 50), as a CertSync's: a rollout's progress deadline runs from its
+	// record, and each workload and bare pod is restarted once per values.
+	// +kubebuilder:validation:MaxItems=50
+	// +listType=atomic
+	// +optional
+	Restarts []RestartRecord `json:"restarts,omitempty"`
 }
 
 // SecretSync keeps an Opaque Secret filled with the newest values from a

@@ -21,26 +21,9 @@ func ReadSecret(ctx context.Context, reader client.Reader, ns string, src *v1alp
 	if key.Namespace == "" {
 		key.Namespace = ns
 	}
-	var secret corev1.Secret
-	if err := reader.Get(ctx, key, &secret); err != nil {
-		switch {
-		case nsguard.IsNotWatched(err):
-			// A namespaced install never reads outside its namespaces.
-			return Material{}, &Error{Reason: ReasonNamespaceNotWatched, Message: fmt.Sprintf("Secret %s: %v", key, err)}
-		case apierrors.IsNotFound(err) && key.Namespace != ns:
-			// Across namespaces, "missing" and "not allowed" read the same:
-			// a CertSync must not learn what exists where it may not look.
-			return Material{}, notPermitted(key, ns)
-		case apierrors.IsNotFound(err):
-			return Material{}, &Error{Reason: ReasonNotFound, Message: fmt.Sprintf("Secret %s not found", key)}
-		case apierrors.IsForbidden(err):
-			return Material{}, &Error{Reason: ReasonForbidden, Message: fmt.Sprintf("certsync may not read Secret %s (RBAC)", key)}
-		default:
-			return Material{}, &Error{Reason: ReasonAPIError, Message: fmt.Sprintf("reading Secret %s: %v", key, err), Transient: true}
-		}
-	}
-	if key.Namespace != ns && !NamespaceAllowed(secret.Annotations[v1alpha1.AnnotationAllowedNamespaces], ns) {
-		return Material{}, notPermitted(key, ns)
+	secret, err := GetSourceSecret(ctx, reader, ns, key)
+	if err != nil {
+		return Material{}, err
 	}
 	m := Material{CertPEM: secret.Data[keyOr(src.CertKey, corev1.TLSCertKey)], KeyPEM: secret.Data[keyOr(src.KeyKey, corev1.TLSPrivateKeyKey)]}
 	if m.CertPEM == nil {
@@ -59,6 +42,35 @@ func SecretRef(ns string, src *v1alpha1.SecretSource) string {
 		ns = src.Namespace
 	}
 	return ns + "/" + src.Name
+}
+
+// GetSourceSecret reads the source Secret key for an object of namespace ns
+// (a CertSync or a SecretSync) and applies the consent rule. Across
+// namespaces a Secret that is missing, one certsync may not read (RBAC) and
+// one whose owner did not consent all read the same, NotPermitted: the
+// author of the object must not learn what exists where they may not look.
+// reader must not be a label-filtered cache.
+func GetSourceSecret(ctx context.Context, reader client.Reader, ns string, key types.NamespacedName) (*corev1.Secret, error) {
+	var secret corev1.Secret
+	err := reader.Get(ctx, key, &secret)
+	cross := key.Namespace != ns
+	switch {
+	case nsguard.IsNotWatched(err):
+		// A namespaced install never reads outside its namespaces.
+		return nil, &Error{Reason: ReasonNamespaceNotWatched, Message: fmt.Sprintf("Secret %s: %v", key, err)}
+	case err == nil && cross && !NamespaceAllowed(secret.Annotations[v1alpha1.AnnotationAllowedNamespaces], ns):
+		return nil, notPermitted(key, ns)
+	case err == nil:
+		return &secret, nil
+	case cross && (apierrors.IsNotFound(err) || apierrors.IsForbidden(err)):
+		return nil, notPermitted(key, ns)
+	case apierrors.IsNotFound(err):
+		return nil, &Error{Reason: ReasonNotFound, Message: fmt.Sprintf("Secret %s not found", key)}
+	case apierrors.IsForbidden(err):
+		return nil, &Error{Reason: ReasonForbidden, Message: fmt.Sprintf("certsync may not read Secret %s (RBAC)", key)}
+	default:
+		return nil, &Error{Reason: ReasonAPIError, Message: fmt.Sprintf("reading Secret %s: %v", key, err), Transient: true}
+	}
 }
 
 func keyOr(k, def string) string {

@@ -142,6 +142,8 @@ func TestReadSecret(t *testing.T) {
 			want: sources.Material{CertPEM: certPEM, KeyPEM: keyPEM}},
 		{name: "forbidden", reader: failingReader(apierrors.NewForbidden(gr, "drop", errors.New("rbac"))), src: source(),
 			reason: sources.ReasonForbidden, message: []string{"RBAC"}},
+		{name: "cross-namespace forbidden reads like missing", reader: failingReader(apierrors.NewForbidden(gr, "drop", errors.New("rbac"))), src: source(fromNamespace("legacy-pki")),
+			reason: sources.ReasonNotPermitted, message: []string{"legacy-pki/drop", "does not exist or does not allow"}},
 		{name: "other API errors are transient", reader: failingReader(apierrors.NewServiceUnavailable("etcd")), src: source(),
 			reason: sources.ReasonAPIError, message: []string{"reading Secret mail/drop", "etcd"}, transient: true},
 		{name: "network errors are transient", reader: failingReader(errors.New("connection refused")), src: source(),

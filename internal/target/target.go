@@ -112,16 +112,13 @@ func UpToDate(current *corev1.Secret, source string, want *certs.Bundle, extra m
 		current.Annotations[v1alpha1.AnnotationSource] == source
 }
 
-// Apply returns the Secret to write: current (nil to create one) with the
-// certificate keys and markers set, and every other key, label and
-// annotation kept as it was.
-func Apply(current *corev1.Secret, namespace, name, owner, source string, want *certs.Bundle, extra map[string][]byte, now time.Time) *corev1.Secret {
+// Writable returns a copy of current to modify (nil: a new Secret of typ),
+// its maps made and the managed-by label set: what both kinds' targets
+// start from before their keys and markers are set.
+func Writable(current *corev1.Secret, namespace, name string, typ corev1.SecretType) *corev1.Secret {
 	var s *corev1.Secret
 	if current == nil {
-		s = &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
-			Type:       corev1.SecretTypeTLS,
-		}
+		s = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}, Type: typ}
 	} else {
 		s = current.DeepCopy()
 	}
@@ -135,6 +132,14 @@ func Apply(current *corev1.Secret, namespace, name, owner, source string, want *
 		s.Data = map[string][]byte{}
 	}
 	s.Labels[v1alpha1.LabelManagedBy] = v1alpha1.ManagedByValue
+	return s
+}
+
+// Apply returns the Secret to write: current (nil to create one) with the
+// certificate keys and markers set, and every other key, label and
+// annotation kept as it was.
+func Apply(current *corev1.Secret, namespace, name, owner, source string, want *certs.Bundle, extra map[string][]byte, now time.Time) *corev1.Secret {
+	s := Writable(current, namespace, name, corev1.SecretTypeTLS)
 	s.Annotations[v1alpha1.AnnotationOwner] = owner
 	s.Annotations[v1alpha1.AnnotationSHA256] = want.SHA256()
 	s.Annotations[v1alpha1.AnnotationSource] = source

@@ -1,0 +1,66 @@
+package certsync
+
+import (
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	"certsync.io/certsync/internal/probe"
+	"certsync.io/certsync/internal/verification"
+)
+
+// verifyMemory is the last verification per CertSync, kept in process so
+// pod events do not trigger a network sweep each. Losing it on an operator
+// restart costs one verification. Restarts and HTTPS sources are
+// remembered by the engine (engine.Memory, engine.Poller).
+type verifyMemory struct {
+	mu      sync.Mutex
+	entries map[types.NamespacedName]verifyEntry
+}
+
+type verifyEntry struct {
+	sha, podsKey string
+	// changes is the pod-set change count (engine.Memory) the results were
+	// measured at: a restart since then makes them describe leaving pods.
+	changes int
+	at      time.Time
+	pods    []verification.PodResult
+}
+
+// last returns the cached results when they still describe the same
+// certificate and pods and are younger than interval.
+func (m *verifyMemory) last(key types.NamespacedName, sha, podsKey string, changes int, now time.Time, interval time.Duration) ([]verification.PodResult, time.Time, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.entries[key]
+	if !ok || e.sha != sha || e.podsKey != podsKey || e.changes != changes || e.at.IsZero() || now.Sub(e.at) >= freshFor(e.pods, interval) {
+		return nil, time.Time{}, false
+	}
+	return e.pods, e.at, true
+}
+
+// freshFor is how long a verification result stands before it is repeated.
+func freshFor(pods []verification.PodResult, interval time.Duration) time.Duration {
+	for _, p := range pods {
+		if p.State != probe.Verified {
+			return min(interval, unsettledRecheck)
+		}
+	}
+	return interval
+}
+
+func (m *verifyMemory) store(key types.NamespacedName, e verifyEntry) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.entries == nil {
+		m.entries = map[types.NamespacedName]verifyEntry{}
+	}
+	m.entries[key] = e
+}
+
+func (m *verifyMemory) forget(key types.NamespacedName) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.entries, key)
+}

@@ -1,0 +1,131 @@
+package certsync
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	"certsync.io/certsync/api/v1alpha1"
+	"certsync.io/certsync/controllers/engine"
+	"certsync.io/certsync/internal/selection"
+	"certsync.io/certsync/internal/sources"
+)
+
+// +kubebuilder:rbac:groups=cert-manager.io,resources=certificates,verbs=get;list;watch
+
+// issuingRequeue is how soon a CertSync looks again at a cert-manager
+// Certificate whose issuance is in flight.
+const issuingRequeue = 5 * time.Second
+
+// readSources reads every source once and evaluates each candidate.
+func (r *Reconciler) readSources(ctx context.Context, s *scope) error {
+	req := requirements(s.cs)
+	s.candidates = make([]selection.Candidate, 0, len(s.cs.Spec.Sources))
+	s.checked = map[string]time.Time{}
+	for _, src := range s.cs.Spec.Sources {
+		var (
+			m   sources.Material
+			err error
+		)
+		switch {
+		case src.Secret != nil:
+			m, err = sources.ReadSecret(ctx, r.Client, s.cs.Namespace, src.Secret)
+		case src.Certificate != nil:
+			m, err = sources.ReadCertificate(ctx, r.Client, s.cs.Namespace, src.Certificate)
+		case src.HTTPS != nil:
+			m, err = r.readHTTPS(ctx, s, src.Name, src.HTTPS)
+		default:
+			err = &sources.Error{Reason: "Unsupported", Message: "no source kind set"}
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		s.candidates = append(s.candidates, selection.Evaluate(src.Name, m, err, req, s.now))
+	}
+	s.winner = selection.Pick(s.candidates)
+	return nil
+}
+
+// readHTTPS returns the HTTPS source's outcome from the poller, which
+// fetches it again when due or when its configuration changed.
+func (r *Reconciler) readHTTPS(ctx context.Context, s *scope, name string, src *v1alpha1.HTTPSSource) (sources.Material, error) {
+	cfg, err := r.httpsConfig(ctx, s.cs.Namespace, src)
+	if err != nil {
+		return sources.Material{}, err
+	}
+	p := r.Poller.Poll(ctx, engine.PollKey{Object: s.key(), Source: name}, cfg, s.now, engine.RefreshInterval(src.RefreshInterval),
+		func(ctx context.Context, f *sources.HTTPSFetcher, cacheKey string) (any, string, error) {
+			m, _, err := f.Fetch(ctx, cacheKey, cfg)
+			return m, materialDigest(m), err
+		})
+	s.checked[name] = p.ChangedAt
+	s.nextFetch = engine.Earliest(s.nextFetch, p.Next)
+	m, _ := p.Value.(sources.Material)
+	return m, p.Err
+}
+
+// httpsConfig resolves an HTTPS source's Secrets (in the CertSync's
+// namespace) into the fetcher's configuration.
+func (r *Reconciler) httpsConfig(ctx context.Context, ns string, src *v1alpha1.HTTPSSource) (sources.HTTPSConfig, error) {
+	cfg := sources.HTTPSConfig{URL: src.URL, KeyURL: src.KeyURL, Format: src.Format}
+	if src.Timeout != nil {
+		cfg.Timeout = src.Timeout.Duration
+	}
+	if ref := src.PasswordSecretRef; ref != nil {
+		v, err := r.secretValue(ctx, ns, ref.Name, ref.Key)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.PKCS12Password = string(v)
+	}
+	if ref := src.CASecretRef; ref != nil {
+		v, err := r.secretValue(ctx, ns, ref.Name, ref.Key)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.CAPEM = v
+	}
+	if ref := src.AuthSecretRef; ref != nil {
+		secret, err := sources.GetSourceSecret(ctx, r.Client, ns, types.NamespacedName{Namespace: ns, Name: ref.Name})
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Auth = sources.HTTPSAuth{
+			Token:    string(secret.Data["token"]),
+			Username: string(secret.Data["username"]),
+			Password: string(secret.Data["password"]),
+		}
+		if cfg.Auth.Token == "" && cfg.Auth.Username == "" {
+			return cfg, &sources.Error{Reason: sources.ReasonMissingKey, Message: fmt.Sprintf("Secret %s/%s has neither key %q nor %q", ns, ref.Name, "token", "username")}
+		}
+	}
+	return cfg, nil
+}
+
+// secretValue reads one key of a Secret in ns.
+func (r *Reconciler) secretValue(ctx context.Context, ns, name, key string) ([]byte, error) {
+	secret, err := sources.GetSourceSecret(ctx, r.Client, ns, types.NamespacedName{Namespace: ns, Name: name})
+	if err != nil {
+		return nil, err
+	}
+	v, ok := secret.Data[key]
+	if !ok {
+		return nil, &sources.Error{Reason: sources.ReasonMissingKey, Message: fmt.Sprintf("Secret %s/%s has no key %q", ns, name, key)}
+	}
+	return v, nil
+}
+
+// materialDigest tells one fetched material from another without keeping
+// a second copy of the key.
+func materialDigest(m sources.Material) string {
+	h := sha256.New()
+	for _, part := range [][]byte{m.CertPEM, m.KeyPEM, m.CAPEM} {
+		fmt.Fprintf(h, "%d:", len(part))
+		h.Write(part)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}

@@ -1,0 +1,274 @@
+package certsync
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	"certsync.io/certsync/api/v1alpha1"
+	"certsync.io/certsync/controllers/engine"
+	"certsync.io/certsync/internal/probe"
+	"certsync.io/certsync/internal/rollout"
+	"certsync.io/certsync/internal/verification"
+)
+
+const defaultVerifyInterval = 5 * time.Minute
+
+// unsettledRecheck is how soon a verification that found unreachable or
+// stale pods is repeated: a pod that just turned ready may not listen yet,
+// and an evicted one is replaced within seconds.
+const unsettledRecheck = 3 * time.Second
+
+// verifyState is what the verify phase found.
+type verifyState struct {
+	// skipped holds the (reason, message) when nothing was verified.
+	skippedReason, skippedMessage string
+	pods                          []verification.PodResult
+	// afterRestart are stale pods that already replace an evicted one.
+	afterRestart []string
+	// at is when the results were measured.
+	at time.Time
+}
+
+// verify probes every ready pod's endpoints (or reuses a recent result) and,
+// if remediation is on, evicts pods that serve a stale certificate.
+func (r *Reconciler) verify(ctx context.Context, s *scope) error {
+	if err := r.probeAndRemediate(ctx, s); err != nil {
+		return err
+	}
+	s.verifiedDone = true
+	return nil
+}
+
+func (r *Reconciler) probeAndRemediate(ctx context.Context, s *scope) error {
+	v := &s.verify
+	switch {
+	case s.ro.Held == "":
+		v.skippedReason, v.skippedMessage = v1alpha1.ReasonNothingToVerify, "the target holds no certificate of this CertSync yet"
+		return nil
+	case s.selectorErr != nil:
+		v.skippedReason, v.skippedMessage = v1alpha1.ReasonInvalidSelector, "verify.selector: "+s.selectorErr.Error()
+		return nil
+	}
+	// Pods of a workload still rolling out are checked once it completes;
+	// every other pod is checked now, so a rollout somewhere (or a stalled
+	// one) never switches verification off.
+	var ready []*corev1.Pod
+	waiting := 0
+	for _, p := range s.verifyPods {
+		switch {
+		case slices.Contains(s.ro.State.Rolling, rollout.WorkloadOf(p).String()):
+			waiting++
+		case rollout.Ready(p):
+			ready = append(ready, p)
+		}
+	}
+	if len(ready) == 0 && waiting > 0 {
+		v.skippedReason, v.skippedMessage = v1alpha1.ReasonWaitingForRollout, "verification starts when the rollout is complete"
+		return nil
+	}
+	if len(ready) == 0 {
+		v.skippedReason, v.skippedMessage = v1alpha1.ReasonNoPods, "no ready pod uses the target Secret or matches verify.selector"
+		return nil
+	}
+	targets := verification.Targets(ready, s.cs.Spec.Verify.Endpoints)
+	if len(targets) == 0 {
+		v.skippedReason, v.skippedMessage = v1alpha1.ReasonNoEndpoints,
+			"no container port of the pods is a known TLS, SMTP, IMAP or POP3 port: declare verify.endpoints"
+		return nil
+	}
+	key, interval, podsKey := s.key(), verifyInterval(s.cs), podsKeyOf(ready)
+	changes := r.memory.PodSetChanges(key)
+	if pods, at, ok := r.verified.last(key, s.ro.Held, podsKey, changes, s.now, interval); ok {
+		v.pods, v.at = pods, at
+	} else {
+		start := time.Now()
+		results := r.prober(s).ProbeAll(ctx, targets, serverName(s.cs))
+		r.Metrics.VerifyDuration(time.Since(start))
+		judged, err := r.dropOutgoing(ctx, s, ready, verification.Judge(results, s.ro.Held))
+		if err != nil {
+			return err
+		}
+		v.pods, v.at = judged, s.now
+		r.verified.store(key, verifyEntry{sha: s.ro.Held, podsKey: podsKey, changes: changes, at: s.now, pods: v.pods})
+		log.FromContext(ctx).V(1).Info("verified pods", "pods", len(ready), "endpoints", len(targets), "took", time.Since(start))
+	}
+	return r.remediate(ctx, s, ready)
+}
+
+// dropOutgoing removes from the verdicts the pods that failed verification
+// because they are leaving: a pod of an older revision may serve the previous
+// certificate until it exits, and is no fault. Verified pods are kept
+// whatever their revision, since they do serve the certificate.
+func (r *Reconciler) dropOutgoing(ctx context.Context, s *scope, ready []*corev1.Pod, judged []verification.PodResult) ([]verification.PodResult, error) {
+	byName := podsByName(ready)
+	kept := judged[:0:0]
+	for _, pr := range judged {
+		p := byName[pr.Pod]
+		if pr.State == probe.Verified || p == nil {
+			kept = append(kept, pr)
+			continue
+		}
+		out, why, err := r.leaving(ctx, s, p)
+		if err != nil {
+			return nil, err
+		}
+		if out {
+			log.FromContext(ctx).V(1).Info("pod on its way out not judged", "pod", p.Name, "state", pr.State, "why", why)
+			continue
+		}
+		kept = append(kept, pr)
+	}
+	return kept, nil
+}
+
+// leaving asks the API server whether a cached pod is gone, terminating, or
+// of an older revision that its controller is replacing.
+func (r *Reconciler) leaving(ctx context.Context, s *scope, p *corev1.Pod) (bool, string, error) {
+	live, err := s.liveView(r).pod(ctx, p)
+	if err != nil || live == nil {
+		return live == nil && err == nil, "gone", err
+	}
+	return s.liveView(r).outgoing(ctx, live)
+}
+
+func podsByName(pods []*corev1.Pod) map[string]*corev1.Pod {
+	m := make(map[string]*corev1.Pod, len(pods))
+	for _, p := range pods {
+		m[p.Name] = p
+	}
+	return m
+}
+
+// remediate evicts stale pods, once each: a pod that replaces one certsync
+// already evicted for this certificate is reported instead.
+func (r *Reconciler) remediate(ctx context.Context, s *scope, ready []*corev1.Pod) error {
+	byName := podsByName(ready)
+	var due []*corev1.Pod
+	for _, pr := range s.verify.pods {
+		p := byName[pr.Pod]
+		if pr.State != probe.Stale || p == nil {
+			continue
+		}
+		if rollout.AfterRestart(p, s.ro.Held, s.ro.Restarts) {
+			s.verify.afterRestart = append(s.verify.afterRestart, p.Name)
+			continue
+		}
+		due = append(due, p)
+	}
+	if len(due) == 0 || !remediates(s.cs) || s.cs.Spec.Suspend {
+		return nil
+	}
+	confirmed, err := r.confirmStale(ctx, s, due)
+	if err != nil || len(confirmed) == 0 {
+		return err
+	}
+	_, err = r.restarter().Evict(ctx, &s.ro, confirmed, "it serves a stale certificate", true)
+	return err
+}
+
+// confirmStale keeps the pods the API server confirms are current (there,
+// not terminating, of their workload's current revision) and that still
+// serve a stale certificate when probed again. A verdict may be minutes old
+// and the cache may lag; an eviction is acted on only against what is true
+// now. The pods returned are the live copies, whose resourceVersion the
+// eviction is made conditional on.
+func (r *Reconciler) confirmStale(ctx context.Context, s *scope, due []*corev1.Pod) ([]*corev1.Pod, error) {
+	var confirmed []*corev1.Pod
+	for _, p := range due {
+		live, err := s.liveView(r).pod(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		if live == nil {
+			continue
+		}
+		out, why, err := s.liveView(r).outgoing(ctx, live)
+		if err != nil {
+			return nil, err
+		}
+		if out || !rollout.Ready(live) {
+			log.FromContext(ctx).V(1).Info("stale pod not evicted: no longer current", "pod", p.Name, "why", why)
+			continue
+		}
+		if !r.stillStale(ctx, s, live) {
+			log.FromContext(ctx).V(1).Info("stale pod not evicted: no longer serves a stale certificate", "pod", p.Name)
+			continue
+		}
+		confirmed = append(confirmed, live)
+	}
+	return confirmed, nil
+}
+
+// stillStale probes one pod again.
+func (r *Reconciler) stillStale(ctx context.Context, s *scope, p *corev1.Pod) bool {
+	targets := verification.Targets([]*corev1.Pod{p}, s.cs.Spec.Verify.Endpoints)
+	if len(targets) == 0 {
+		return false
+	}
+	judged := verification.Judge(r.prober(s).ProbeAll(ctx, targets, serverName(s.cs)), s.ro.Held)
+	return len(judged) == 1 && judged[0].State == probe.Stale
+}
+
+// prober is the reconciler's prober with the CertSync's timeout.
+func (r *Reconciler) prober(s *scope) *probe.Prober {
+	p := *r.Prober
+	if t := s.cs.Spec.Verify.Timeout; t != nil {
+		p.Timeout = t.Duration
+	}
+	return &p
+}
+
+// remediates says whether stale pods are restarted: by default yes, except
+// with rollout.mode None, which promises to restart nothing unless
+// verify.remediate is set explicitly.
+func remediates(cs *v1alpha1.CertSync) bool {
+	if r := cs.Spec.Verify.Remediate; r != nil {
+		return *r
+	}
+	return engine.Mode(&cs.Spec.Rollout) != v1alpha1.RolloutNone
+}
+
+// podsKeyOf identifies a set of pods and their addresses: a change means the
+// previous verification no longer describes them.
+func podsKeyOf(pods []*corev1.Pod) string {
+	keys := make([]string, 0, len(pods))
+	for _, p := range pods {
+		keys = append(keys, string(p.UID)+"@"+p.Status.PodIP)
+	}
+	slices.Sort(keys)
+	return strings.Join(keys, ",")
+}
+
+func verifyInterval(cs *v1alpha1.CertSync) time.Duration {
+	if d := cs.Spec.Verify.Interval; d != nil && d.Duration >= 10*time.Second {
+		return d.Duration
+	}
+	return defaultVerifyInterval
+}
+
+func serverName(cs *v1alpha1.CertSync) string {
+	if cs.Spec.Verify.ServerName != "" {
+		return cs.Spec.Verify.ServerName
+	}
+	if len(cs.Spec.Validation.DNSNames) > 0 {
+		return strings.TrimPrefix(cs.Spec.Validation.DNSNames[0], "*.")
+	}
+	return ""
+}
+
+// verifySummary is the Verified message for stale or unreachable pods.
+func verifySummary(v *verifyState) string {
+	var parts []string
+	for _, p := range v.pods {
+		if p.State != probe.Verified && len(parts) < 3 {
+			parts = append(parts, fmt.Sprintf("pod %s: %s", p.Pod, p.Detail))
+		}
+	}
+	return strings.Join(parts, "; ")
+}

@@ -1,0 +1,149 @@
+// Package engine is what CertSync and SecretSync share of talking to the
+// API server and the network: the reconcilers' common dependencies,
+// restarting workloads and evicting pods, polling HTTPS sources, and the
+// deferred finish that records status, events and metrics. Each kind keeps
+// its own decisions; the engine only carries them out.
+package engine
+
+import (
+	"context"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+
+	"certsync.io/certsync/internal/expiry"
+	"certsync.io/certsync/internal/metrics"
+)
+
+// DefaultMaxConcurrentReconciles is how many objects of one kind are
+// reconciled at once unless told otherwise: verification and token
+// requests wait on the network, so a slow object must not hold up others.
+const DefaultMaxConcurrentReconciles = 4
+
+// Core is what every reconciler needs: its clients, event recorder, clock
+// and metrics. Each reconciler has its own Core, so tests may give each its
+// own clock.
+type Core struct {
+	// Client reads the kind's objects, pods and workloads from the cache
+	// and Secrets from the API server (see controllers.ManagerOptions).
+	Client client.Client
+	// APIReader reads around the cache, for the decisions that must not act
+	// on a lagging one (evicting a pod); nil means the manager's.
+	APIReader client.Reader
+	// Recorder emits Kubernetes Events.
+	Recorder events.EventRecorder
+	// Clock is the reconciler's notion of now: expiry windows, synced-at,
+	// progress deadlines and intervals; nil means the wall clock.
+	Clock clock.PassiveClock
+	// ClockFor, when set, gives the objects of a namespace a clock of
+	// their own (nil: Clock). Tests use it so that tests which move time,
+	// each in its own namespace, can run side by side.
+	ClockFor func(namespace string) clock.PassiveClock
+	// Metrics records per-object series; nil records nothing.
+	Metrics *metrics.Recorder
+	// MaxConcurrentReconciles bounds the objects reconciled at once; 0
+	// means DefaultMaxConcurrentReconciles.
+	MaxConcurrentReconciles int
+}
+
+// Complete fills what was left unset from the manager.
+func (c *Core) Complete(mgr ctrl.Manager) {
+	if c.Client == nil {
+		c.Client = mgr.GetClient()
+	}
+	if c.APIReader == nil {
+		c.APIReader = mgr.GetAPIReader()
+	}
+	if c.Recorder == nil {
+		c.Recorder = mgr.GetEventRecorder("certsync")
+	}
+	if c.Clock == nil {
+		c.Clock = clock.RealClock{}
+	}
+}
+
+// Now is the time of a reconcile of obj.
+func (c *Core) Now(obj types.NamespacedName) time.Time {
+	if c.ClockFor != nil {
+		if clk := c.ClockFor(obj.Namespace); clk != nil {
+			return clk.Now()
+		}
+	}
+	return c.Clock.Now()
+}
+
+// ControllerOptions are the controller options both kinds use.
+func (c *Core) ControllerOptions() controller.Options {
+	n := c.MaxConcurrentReconciles
+	if n <= 0 {
+		n = DefaultMaxConcurrentReconciles
+	}
+	return controller.Options{MaxConcurrentReconciles: n}
+}
+
+// Load reads the object req names into obj. It reports false when there
+// is nothing to reconcile: the object is gone (forget then drops what is
+// remembered of it; its target stays, by design) or being deleted.
+func (c *Core) Load(ctx context.Context, req ctrl.Request, obj client.Object, forget func(types.NamespacedName)) (bool, error) {
+	if err := c.Client.Get(ctx, req.NamespacedName, obj); err != nil {
+		if apierrors.IsNotFound(err) {
+			forget(req.NamespacedName)
+		}
+		return false, client.IgnoreNotFound(err)
+	}
+	return obj.GetDeletionTimestamp().IsZero(), nil
+}
+
+// RunPhases runs a reconcile's phases in order and stops at the first that
+// fails; the caller's deferred finish records what the others did.
+func RunPhases[S any](ctx context.Context, s S, phases ...func(context.Context, S) error) error {
+	for _, phase := range phases {
+		if err := phase(ctx, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Thresholds are an object's spec.expiry warning windows, with defaults.
+func Thresholds(warnBefore, criticalBefore *metav1.Duration) expiry.Thresholds {
+	var t expiry.Thresholds
+	if warnBefore != nil {
+		t.WarnBefore = warnBefore.Duration
+	}
+	if criticalBefore != nil {
+		t.CriticalBefore = criticalBefore.Duration
+	}
+	return t.WithDefaults()
+}
+
+// BoundaryMargin is how far past a time boundary an object wakes, so the
+// check sees the boundary's new side.
+const BoundaryMargin = 50 * time.Millisecond
+
+// MaxRequeue bounds how long an object sleeps without an event; it is a
+// safety net only, watches and time boundaries drive the real work.
+const MaxRequeue = 12 * time.Hour
+
+// Earliest returns the earlier of two times, ignoring zero ones.
+func Earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
+}
+
+// Plural is word for one, word+"s" for any other count, for messages.
+func Plural(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
+}

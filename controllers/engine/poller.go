@@ -1,0 +1,169 @@
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"certsync.io/certsync/internal/sources"
+)
+
+// DefaultRefreshInterval is an HTTPS source's refreshInterval default.
+const DefaultRefreshInterval = 15 * time.Minute
+
+// MinRefreshInterval is the shortest refreshInterval honoured.
+const MinRefreshInterval = 10 * time.Second
+
+// RefreshInterval is an HTTPS source's refreshInterval, or the default
+// when it is unset or too short.
+func RefreshInterval(d *metav1.Duration) time.Duration {
+	if d != nil && d.Duration >= MinRefreshInterval {
+		return d.Duration
+	}
+	return DefaultRefreshInterval
+}
+
+// PollKey names one HTTPS source of one object. The kinds have a Poller
+// each, so a CertSync and a SecretSync of the same name never share state.
+type PollKey struct {
+	Object types.NamespacedName
+	Source string
+}
+
+func (k PollKey) String() string { return k.Object.String() + "/" + k.Source }
+
+// Poll is an HTTPS source's current outcome.
+type Poll struct {
+	// Value is what the decode function made of the last good body.
+	Value any
+	// Err is why the last fetch failed; nil when it succeeded.
+	Err error
+	// ChangedAt is when the current outcome was first seen.
+	ChangedAt time.Time
+	// Next is when the source is due again.
+	Next time.Time
+}
+
+// Poller fetches the HTTPS sources of one kind. It is the single owner of
+// each source's state: the schedule (refreshInterval, or a jittered
+// exponential backoff while failing), the last outcome, and the fetcher's
+// conditional-request cache; forgetting a source forgets all three.
+type Poller struct {
+	// Fetcher makes the requests; nil: one of the Poller's own.
+	Fetcher *sources.HTTPSFetcher
+	// Jitter returns a number in [0, 1) for the backoff; nil: random.
+	Jitter func() float64
+
+	mu     sync.Mutex
+	states map[PollKey]pollState
+}
+
+type pollState struct {
+	config   string // hash of the resolved configuration fetched with
+	poll     Poll
+	sum      string // hash of Value, to tell a changed outcome
+	failures int
+}
+
+// FetchFunc fetches a source once through f with the cache key, and
+// returns what was fetched, decoded, with a digest of it.
+type FetchFunc func(ctx context.Context, f *sources.HTTPSFetcher, cacheKey string) (value any, digest string, err error)
+
+// Poll returns the source's last outcome while it is fresh, and fetches it
+// again when due or when its configuration (URL, format, credentials, CA,
+// timeout) changed: a steady state costs one conditional request per
+// refreshInterval. A fetch interrupted by shutdown is not remembered.
+func (p *Poller) Poll(ctx context.Context, key PollKey, cfg sources.HTTPSConfig, now time.Time, refresh time.Duration, fetch FetchFunc) Poll {
+	hash := configHash(cfg)
+	p.mu.Lock()
+	st := p.states[key]
+	if p.Fetcher == nil {
+		p.Fetcher = &sources.HTTPSFetcher{}
+	}
+	f := p.Fetcher
+	p.mu.Unlock()
+	if st.config == hash && now.Before(st.poll.Next) {
+		return st.poll
+	}
+	value, digest, err := fetch(ctx, f, key.String())
+	if ctx.Err() != nil {
+		return Poll{Err: ctx.Err(), Next: now}
+	}
+	var se *sources.Error
+	if errors.As(err, &se) {
+		// Retries are scheduled here, with jitter, not by the workqueue.
+		cp := *se
+		cp.Transient = false
+		err = &cp
+	}
+	if st.config != hash || errText(err) != errText(st.poll.Err) || digest != st.sum {
+		st.poll.ChangedAt = now
+	}
+	st.config, st.sum, st.poll.Value, st.poll.Err = hash, digest, value, err
+	if err != nil {
+		st.failures++
+		st.poll.Next = now.Add(sources.Backoff(st.failures, p.jitter()))
+	} else {
+		st.failures = 0
+		st.poll.Next = now.Add(refresh)
+	}
+	p.mu.Lock()
+	if p.states == nil {
+		p.states = map[PollKey]pollState{}
+	}
+	p.states[key] = st
+	p.mu.Unlock()
+	return st.poll
+}
+
+func (p *Poller) jitter() float64 {
+	if p.Jitter != nil {
+		return p.Jitter()
+	}
+	return rand.Float64()
+}
+
+// Retain forgets the sources of obj not named in keep (nil: all of them),
+// with their cached bodies: private keys among them must not outlive the
+// source in memory.
+func (p *Poller) Retain(obj types.NamespacedName, keep map[string]bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k := range p.states {
+		if k.Object == obj && !keep[k.Source] {
+			delete(p.states, k)
+			if p.Fetcher != nil {
+				p.Fetcher.Forget(k.String())
+			}
+		}
+	}
+}
+
+// Sources returns how many sources the Poller holds state for.
+func (p *Poller) Sources() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.states)
+}
+
+// configHash identifies a resolved configuration (credentials included, so
+// a rotated token or CA is used at once) without keeping it in clear.
+func configHash(cfg sources.HTTPSConfig) string {
+	sum := sha256.Sum256(fmt.Appendf(nil, "%#v", cfg))
+	return hex.EncodeToString(sum[:])
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}

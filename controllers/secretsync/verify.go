@@ -1,0 +1,157 @@
+package secretsync
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"certsync.io/certsync/api/v1alpha1"
+	"certsync.io/certsync/internal/oauth2check"
+)
+
+const (
+	ssDefaultTokenInterval = time.Hour
+	// ssTokenRetry is how soon a token request that may succeed by itself
+	// (unreachable, 429, 5xx) is repeated.
+	ssTokenRetry = time.Minute
+)
+
+// ssTokenCheck is the outcome of the OAuth2 verification of one SecretSync.
+type ssTokenCheck struct {
+	verdict oauth2check.Verdict
+	// at is when the token request was made; zero when none was.
+	at time.Time
+	// again is how long after at the next request is due.
+	again time.Duration
+}
+
+// ssTokenMemory remembers the last token request per SecretSync, keyed by
+// the values and settings it proved, so reconciles in between make no
+// request. Losing it (operator restart) costs one request.
+type ssTokenMemory struct {
+	mu      sync.Mutex
+	entries map[types.NamespacedName]ssTokenEntry
+}
+
+type ssTokenEntry struct {
+	key   string
+	check ssTokenCheck
+}
+
+func (m *ssTokenMemory) get(nn types.NamespacedName, key string, now time.Time) (ssTokenCheck, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.entries[nn]
+	if !ok || e.key != key || !now.Before(e.check.at.Add(e.check.again)) {
+		return ssTokenCheck{}, false
+	}
+	return e.check, true
+}
+
+func (m *ssTokenMemory) store(nn types.NamespacedName, key string, c ssTokenCheck) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.entries == nil {
+		m.entries = map[types.NamespacedName]ssTokenEntry{}
+	}
+	m.entries[nn] = ssTokenEntry{key: key, check: c}
+}
+
+func (m *ssTokenMemory) forget(nn types.NamespacedName) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.entries, nn)
+}
+
+// verifyToken requests a token with the client credentials the target
+// holds, when they or the settings changed or the interval passed.
+// Its failures are verdicts (Verified), never reconcile errors.
+func (r *Reconciler) verifyToken(ctx context.Context, s *ssScope) error {
+	r.checkToken(ctx, s)
+	return nil
+}
+
+func (r *Reconciler) checkToken(ctx context.Context, s *ssScope) {
+	cfg := s.ss.Spec.Verify.OAuth2ClientCredentials
+	if cfg == nil {
+		return
+	}
+	check := &ssTokenCheck{}
+	s.verify = check
+	if s.ro.Held == "" {
+		check.verdict = oauth2check.Verdict{Reason: v1alpha1.ReasonNothingToVerify, Message: "the target holds no values of this SecretSync yet"}
+		return
+	}
+	id, secret, missing := s.target.Data[cfg.ClientIDKey], s.target.Data[cfg.ClientSecretKey], ""
+	switch {
+	case id == nil:
+		missing = "clientIDKey " + cfg.ClientIDKey
+	case secret == nil:
+		missing = "clientSecretKey " + cfg.ClientSecretKey
+	}
+	if missing != "" {
+		check.verdict = oauth2check.Verdict{Reason: oauth2check.ReasonInvalidConfig, Message: fmt.Sprintf(
+			"verify.oauth2ClientCredentials.%s: target Secret %s has no such key; list it as a keys[].to", missing, s.ss.Spec.Target.SecretName)}
+		return
+	}
+	caPEM, err := r.readTokenCA(ctx, s.ss)
+	if err != nil {
+		check.verdict = oauth2check.Verdict{Reason: oauth2check.ReasonInvalidConfig, Message: err.Error()}
+		return
+	}
+	nn := types.NamespacedName{Namespace: s.ss.Namespace, Name: s.ss.Name}
+	key := tokenCheckKey(s.ro.Held, cfg, caPEM)
+	if prev, ok := r.tokens.get(nn, key, s.now); ok {
+		*check = prev
+		return
+	}
+	timeout := time.Duration(0)
+	if cfg.Timeout != nil {
+		timeout = cfg.Timeout.Duration
+	}
+	check.verdict = oauth2check.Request(ctx, oauth2check.Client{TokenURL: cfg.TokenURL, Scopes: cfg.Scopes, Timeout: timeout, CAPEM: caPEM}, string(id), string(secret))
+	check.at, check.again = s.now, ssDefaultTokenInterval
+	if d := cfg.Interval; d != nil && d.Duration > 0 {
+		check.again = d.Duration
+	}
+	if check.verdict.Retry {
+		check.again = min(check.again, ssTokenRetry)
+	}
+	if ctx.Err() == nil {
+		r.tokens.store(nn, key, *check)
+	}
+}
+
+// tokenCheckKey identifies what a token request proves: the values, and
+// every setting that shapes the request.
+func tokenCheckKey(want string, cfg *v1alpha1.OAuth2ClientCredentials, caPEM []byte) string {
+	h := sha256.New()
+	for _, part := range append([]string{want, cfg.TokenURL, cfg.ClientIDKey, cfg.ClientSecretKey, string(caPEM)}, cfg.Scopes...) {
+		fmt.Fprintf(h, "%d:%s\n", len(part), part)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// readTokenCA reads the PEM bundle caSecretRef names, if any.
+func (r *Reconciler) readTokenCA(ctx context.Context, ss *v1alpha1.SecretSync) ([]byte, error) {
+	ref := ss.Spec.Verify.OAuth2ClientCredentials.CASecretRef
+	if ref == nil {
+		return nil, nil
+	}
+	var secret corev1.Secret
+	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: ss.Namespace, Name: ref.Name}, &secret); err != nil {
+		return nil, fmt.Errorf("verify.oauth2ClientCredentials.caSecretRef: reading Secret %s: %w", ref.Name, err)
+	}
+	pem := secret.Data[ref.Key]
+	if len(pem) == 0 || !x509.NewCertPool().AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("verify.oauth2ClientCredentials.caSecretRef: key %q of Secret %s holds no PEM certificate", ref.Key, ref.Name)
+	}
+	return pem, nil
+}
