@@ -189,7 +189,7 @@ func deploymentRestartedFor(ns, fp string) func(g Gomega) bool {
 	}
 }
 
-// leaderLog reports whether the operator's log says it won the election.
+// leads reports whether the operator's log says it won the election.
 func (p *operatorProcess) leads() bool {
 	b, err := os.ReadFile(p.log)
 	return err == nil && strings.Contains(strings.ToLower(string(b)), "successfully acquired lease")

@@ -15,9 +15,14 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"certsync.io/certsync/api/v1alpha1"
@@ -194,4 +199,55 @@ func listenLoopback() (string, error) {
 	}
 	defer l.Close()
 	return l.Addr().String(), nil
+}
+
+// TestFaultSecretsHygieneMaterial gives the operator every kind of secret
+// it handles besides private keys — keystore passwords and the keystores
+// themselves, an OAuth2 client secret and an API token through a
+// SecretSync — so that the hygiene check after the run (TestMain) looks for
+// all of them in the logs, events, statuses and metrics. (The HTTPS source's
+// bearer token comes from TestFaultSourceOutageMidRollout.)
+func TestFaultSecretsHygieneMaterial(t *testing.T) {
+	g := NewWithT(t)
+	startOperator(t)
+	ns := newNamespace(t)
+	cur := certificate(t, time.Now().Add(-time.Hour))
+	mustCreate(t, legacySecret(ns, cur))
+	mustCreate(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "keystore-pass"},
+		Data: map[string][]byte{"password": []byte(randomSecret(t, "keystore password"))}})
+	mustCreate(t, certSync(ns, func(cs *v1alpha1.CertSync) {
+		ref := v1alpha1.SecretKeySelector{Name: "keystore-pass", Key: "password"}
+		cs.Spec.Target.Keystores = &v1alpha1.Keystores{
+			PKCS12: &v1alpha1.Keystore{Create: true, PasswordSecretRef: ref},
+			JKS:    &v1alpha1.Keystore{Create: true, PasswordSecretRef: ref},
+		}
+	}))
+	mustCreate(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "idp"}, Data: map[string][]byte{
+		"client_id":     []byte("mailer"),
+		"client_secret": []byte(randomSecret(t, "OAuth2 client secret")),
+		"api_token":     []byte(randomSecret(t, "API token")),
+	}})
+	mustCreate(t, &v1alpha1.SecretSync{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "oauth"},
+		Spec: v1alpha1.SecretSyncSpec{
+			Sources: []v1alpha1.SecretSyncSource{{Name: "idp", Secret: &v1alpha1.SecretSyncSecretRef{Name: "idp"}}},
+			Keys: []v1alpha1.SecretSyncKey{{From: "client_id", To: "CLIENT_ID"}, {From: "client_secret", To: "CLIENT_SECRET"},
+				{From: "api_token", To: "TOKEN"}},
+			Target: v1alpha1.SecretSyncTarget{SecretName: "oauth-client"},
+		},
+	})
+	g.Eventually(func(g Gomega) {
+		cs := getCertSync(g, ns)
+		g.Expect(conditionOf(cs, v1alpha1.ConditionSynced).Status).To(Equal(metav1.ConditionTrue))
+		tgt := targetSecret(g, ns)
+		g.Expect(tgt.Data).To(HaveKey("keystore.p12"))
+		g.Expect(tgt.Data).To(HaveKey("keystore.jks"))
+		var out corev1.Secret
+		g.Expect(k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "oauth-client"}, &out)).To(Succeed())
+		g.Expect(out.Data).To(HaveKey("CLIENT_SECRET"))
+		g.Expect(out.Data).To(HaveKey("TOKEN"))
+	}, eventually, poll).Should(Succeed())
+	tgt := targetSecret(g, ns)
+	registerSecret("PKCS#12 keystore", tgt.Data["keystore.p12"])
+	registerSecret("JKS keystore", tgt.Data["keystore.jks"])
 }
