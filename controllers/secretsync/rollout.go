@@ -13,7 +13,7 @@ import (
 
 // gatherPods reads, once, the pods of the SecretSync's namespace that use
 // the target, and the restarts already made for the values it holds.
-func (r *Reconciler) gatherPods(ctx context.Context, s *ssScope) error {
+func (r *Reconciler) gatherPods(ctx context.Context, s *scope) error {
 	if s.ro.Held == "" {
 		return nil
 	}
@@ -34,7 +34,7 @@ func (r *Reconciler) gatherPods(ctx context.Context, s *ssScope) error {
 // pods started before the target's values were written, once per set of
 // values, and evicts such bare pods within rollout.pods.maxUnavailable, as
 // for a CertSync (engine.Restarter).
-func (r *Reconciler) rollout(ctx context.Context, s *ssScope) error {
+func (r *Reconciler) rollout(ctx context.Context, s *scope) error {
 	if err := r.restarter().Roll(ctx, &s.ro); err != nil {
 		return err
 	}

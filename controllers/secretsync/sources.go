@@ -17,11 +17,54 @@ import (
 	"certsync.io/certsync/internal/sources"
 )
 
+// readSources reads every source once and evaluates each candidate.
+func (r *Reconciler) readSources(ctx context.Context, s *scope) error {
+	spec := &s.ss.Spec
+	s.candidates = make([]secretvalues.Candidate, 0, len(spec.Sources))
+	httpsSources := map[string]bool{}
+	for _, src := range spec.Sources {
+		var (
+			m   secretvalues.Material
+			err error
+		)
+		switch {
+		case src.Secret != nil:
+			m, err = r.readOpaqueSecret(ctx, s.ss.Namespace, src.Secret)
+		case src.HTTPS != nil:
+			httpsSources[src.Name] = true
+			m, err = r.readHTTPS(ctx, s, src.Name, src.HTTPS)
+		default:
+			err = &sources.Error{Reason: "Unsupported", Message: "no source kind set"}
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		s.candidates = append(s.candidates, secretvalues.Evaluate(src.Name, m, err, spec.Keys, spec.Expiry.From, s.now))
+	}
+	// Sources removed from the spec (or changed to another kind) are not
+	// fetched again: forget their bodies.
+	r.Poller.Retain(client.ObjectKeyFromObject(s.ss), httpsSources)
+	s.winner = secretvalues.Pick(s.candidates)
+	return nil
+}
+
+// readOpaqueSecret reads a source Secret straight from the API server (a
+// Secret that exists is never reported missing) with the consent rule for
+// other namespaces, the same rule and answers as a CertSync's.
+func (r *Reconciler) readOpaqueSecret(ctx context.Context, ns string, ref *v1alpha1.SecretSyncSecretRef) (secretvalues.Material, error) {
+	key := types.NamespacedName{Namespace: cmp.Or(ref.Namespace, ns), Name: ref.Name}
+	secret, err := sources.GetSourceSecret(ctx, r.Client, ns, key)
+	if err != nil {
+		return secretvalues.Material{}, err
+	}
+	return secretvalues.Material{Data: secret.Data, Annotations: secret.Annotations}, nil
+}
+
 // readHTTPS returns the HTTPS source's outcome from the poller, which
 // fetches it again when due or when its configuration changed: like a
 // CertSync's HTTPS source, every refreshInterval (with conditional
 // requests) or after a jittered backoff while failing.
-func (r *Reconciler) readHTTPS(ctx context.Context, s *ssScope, name string, src *v1alpha1.SecretSyncHTTPSSource) (secretvalues.Material, error) {
+func (r *Reconciler) readHTTPS(ctx context.Context, s *scope, name string, src *v1alpha1.SecretSyncHTTPSSource) (secretvalues.Material, error) {
 	cfg, err := r.secretSyncHTTPSConfig(ctx, s.ss.Namespace, src)
 	if err != nil {
 		return secretvalues.Material{}, err

@@ -18,7 +18,7 @@ import (
 // setSecretSyncStatus records what the reconcile found and did. Every field
 // derives from the scope alone, so an unchanged world yields an identical
 // status and no write.
-func setSecretSyncStatus(s *ssScope) {
+func setSecretSyncStatus(s *scope) {
 	ss := s.ss
 	st := &ss.Status
 	st.ObservedGeneration = ss.Generation
@@ -52,7 +52,7 @@ func setSecretSyncStatus(s *ssScope) {
 	health.SetSecretSync(s.ss)
 }
 
-func setSecretVerified(s *ssScope, set ssSetter) {
+func setSecretVerified(s *scope, set setter) {
 	if v := s.verify; v == nil {
 		meta.RemoveStatusCondition(&s.ss.Status.Conditions, v1alpha1.ConditionVerified)
 	} else {
@@ -67,9 +67,9 @@ func setSecretVerified(s *ssScope, set ssSetter) {
 	}
 }
 
-type ssSetter func(typ string, status metav1.ConditionStatus, reason, msg string)
+type setter func(typ string, status metav1.ConditionStatus, reason, msg string)
 
-func setSecretSourcesReady(s *ssScope, set ssSetter) {
+func setSecretSourcesReady(s *scope, set setter) {
 	var failing []string
 	for _, c := range s.candidates {
 		if !c.Valid {
@@ -87,7 +87,7 @@ func setSecretSourcesReady(s *ssScope, set ssSetter) {
 	}
 }
 
-func setSecretSynced(s *ssScope, set ssSetter) {
+func setSecretSynced(s *scope, set setter) {
 	const keeps = "the target keeps its current values"
 	typ, no := v1alpha1.ConditionSynced, metav1.ConditionFalse
 	switch {
@@ -106,7 +106,7 @@ func setSecretSynced(s *ssScope, set ssSetter) {
 	}
 }
 
-func setSecretRolledOut(s *ssScope, set ssSetter) {
+func setSecretRolledOut(s *scope, set setter) {
 	st, typ := &s.ro.State, v1alpha1.ConditionRolledOut
 	switch {
 	case st.Skipped != "":
@@ -127,7 +127,7 @@ func setSecretRolledOut(s *ssScope, set ssSetter) {
 
 // secretSyncDeadline is the expiry that matters: the one of the values the
 // target holds; before anything is synced, the one of the newest source.
-func secretSyncDeadline(s *ssScope) (notAfter time.Time, what string, known bool) {
+func secretSyncDeadline(s *scope) (notAfter time.Time, what string, known bool) {
 	if s.ro.Held != "" {
 		return s.heldNotAfter, "the secret in Secret " + s.ss.Spec.Target.SecretName, !s.heldNotAfter.IsZero()
 	}
@@ -146,7 +146,7 @@ func secretSyncDeadline(s *ssScope) (notAfter time.Time, what string, known bool
 	return c.NotAfter, fmt.Sprintf("the secret of source %q", c.Source), !c.NotAfter.IsZero()
 }
 
-func setSecretExpiringSoon(s *ssScope, set ssSetter) {
+func setSecretExpiringSoon(s *scope, set setter) {
 	notAfter, what, known := secretSyncDeadline(s)
 	if !known {
 		set(v1alpha1.ConditionExpiringSoon, metav1.ConditionUnknown, v1alpha1.ReasonNoExpiry, "no expiry is known for "+what+
@@ -166,7 +166,7 @@ func setSecretExpiringSoon(s *ssScope, set ssSetter) {
 // setSecretReady summarises: True when the target holds the newest usable
 // values, every workload runs them, the verification (if any) passed, and
 // they have not expired.
-func setSecretReady(s *ssScope, set ssSetter) {
+func setSecretReady(s *scope, set setter) {
 	conds := s.ss.Status.Conditions
 	// An expired secret is the news, whatever else holds.
 	if c := meta.FindStatusCondition(conds, v1alpha1.ConditionExpiringSoon); c.Reason == string(expiry.Expired) {
@@ -193,7 +193,7 @@ func setSecretReady(s *ssScope, set ssSetter) {
 
 // secretSyncActions are the events announcing what this reconcile did: the
 // target written, workloads restarted, pods evicted.
-func secretSyncActions(s *ssScope) []engine.Event {
+func secretSyncActions(s *scope) []engine.Event {
 	var evs []engine.Event
 	if s.wrote {
 		w := s.candidates[s.winner]
@@ -207,7 +207,7 @@ func secretSyncActions(s *ssScope) []engine.Event {
 // and returns the events announcing what changed. They are emitted once the
 // new status is stored, so a reconcile on a stale copy (whose status write
 // conflicts) does not announce a change twice.
-func secretSyncTransitions(before *v1alpha1.SecretSync, s *ssScope) []engine.Event {
+func secretSyncTransitions(before *v1alpha1.SecretSync, s *scope) []engine.Event {
 	after := s.ss
 	var evs []engine.Event
 	warn := func(reason, action, note string) {

@@ -15,11 +15,11 @@ import (
 	"certsync.io/certsync/internal/secretvalues"
 )
 
-var ssT0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-// ssUnitScope is a reconcile of a SecretSync whose target holds values
+// unitScope is a reconcile of a SecretSync whose target holds values
 // expiring at notAfter (zero: unknown), with one usable source.
-func ssUnitScope(notAfter time.Time, now time.Time) *ssScope {
+func unitScope(notAfter time.Time, now time.Time) *scope {
 	ss := &v1alpha1.SecretSync{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "idp"},
 		Spec: v1alpha1.SecretSyncSpec{
@@ -30,13 +30,13 @@ func ssUnitScope(notAfter time.Time, now time.Time) *ssScope {
 	}
 	c := secretvalues.Candidate{Source: "legacy", Valid: true, Reason: secretvalues.ReasonValid, Values: map[string][]byte{"CLIENT_ID": []byte("a")}, NotAfter: notAfter}
 	c.SHA256 = secretvalues.Hash(c.Values)
-	s := newSSScope(ss, now)
+	s := newScope(ss, now)
 	s.candidates, s.winner, s.heldSource, s.heldNotAfter, s.synced, s.rolled = []secretvalues.Candidate{c}, 0, "legacy", notAfter, true, true
 	s.ro.Held = c.SHA256
 	return s
 }
 
-func ssReasons(evs []engine.Event) []string {
+func reasons(evs []engine.Event) []string {
 	out := []string{}
 	for _, e := range evs {
 		out = append(out, e.Reason)
@@ -49,7 +49,7 @@ func ssReasons(evs []engine.Event) []string {
 // event, staying in it none.
 func TestSecretSyncExpiryEventsOncePerWindow(t *testing.T) {
 	g := NewWithT(t)
-	notAfter := ssT0.Add(40 * 24 * time.Hour)
+	notAfter := t0.Add(40 * 24 * time.Hour)
 	var status v1alpha1.SecretSyncStatus
 	steps := []struct {
 		at     time.Duration
@@ -66,12 +66,12 @@ func TestSecretSyncExpiryEventsOncePerWindow(t *testing.T) {
 		{50 * 24 * time.Hour, string(expiry.Expired), []string{}},
 	}
 	for _, st := range steps {
-		s := ssUnitScope(notAfter, ssT0.Add(st.at))
+		s := unitScope(notAfter, t0.Add(st.at))
 		s.ss.Status = *status.DeepCopy()
 		before := s.ss.DeepCopy()
 		setSecretSyncStatus(s)
 		g.Expect(condition(s.ss, v1alpha1.ConditionExpiringSoon).Reason).To(Equal(st.reason), "at +%s", st.at)
-		g.Expect(ssReasons(secretSyncTransitions(before, s))).To(Equal(st.events), "at +%s", st.at)
+		g.Expect(reasons(secretSyncTransitions(before, s))).To(Equal(st.events), "at +%s", st.at)
 		status = s.ss.Status
 	}
 	ready := condition(&v1alpha1.SecretSync{Status: status}, v1alpha1.ConditionReady)
@@ -80,19 +80,19 @@ func TestSecretSyncExpiryEventsOncePerWindow(t *testing.T) {
 
 func TestSecretSyncStatusIsStable(t *testing.T) {
 	g := NewWithT(t)
-	s := ssUnitScope(ssT0.Add(90*24*time.Hour+500*time.Millisecond), ssT0)
+	s := unitScope(t0.Add(90*24*time.Hour+500*time.Millisecond), t0)
 	s.wrote = true
 	setSecretSyncStatus(s)
 	first := s.ss.Status.DeepCopy()
 	// A later reconcile of the same world: the same status, no event.
-	again := ssUnitScope(ssT0.Add(90*24*time.Hour+500*time.Millisecond), ssT0.Add(time.Minute))
+	again := unitScope(t0.Add(90*24*time.Hour+500*time.Millisecond), t0.Add(time.Minute))
 	again.ss.Status = *first.DeepCopy()
 	before := again.ss.DeepCopy()
 	setSecretSyncStatus(again)
 	g.Expect(again.ss.Status).To(Equal(*first))
 	g.Expect(secretSyncTransitions(before, again)).To(BeEmpty())
 	g.Expect(secretSyncActions(again)).To(BeEmpty())
-	g.Expect(first.Secret.NotAfter.Time).To(Equal(ssT0.Add(90*24*time.Hour)), "whole seconds, as stored")
+	g.Expect(first.Secret.NotAfter.Time).To(Equal(t0.Add(90*24*time.Hour)), "whole seconds, as stored")
 }
 
 func TestSecretSyncVerifiedCondition(t *testing.T) {
@@ -109,13 +109,13 @@ func TestSecretSyncVerifiedCondition(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g := NewWithT(t)
-			s := ssUnitScope(time.Time{}, ssT0)
-			s.verify = &ssTokenCheck{verdict: tt.verdict, at: ssT0, again: time.Hour}
+			s := unitScope(time.Time{}, t0)
+			s.verify = &tokenCheck{verdict: tt.verdict, at: t0, again: time.Hour}
 			before := s.ss.DeepCopy()
 			setSecretSyncStatus(s)
 			c := condition(s.ss, v1alpha1.ConditionVerified)
 			g.Expect(c.Status).To(Equal(tt.want))
-			g.Expect(ssReasons(secretSyncTransitions(before, s))).To(Equal(tt.event))
+			g.Expect(reasons(secretSyncTransitions(before, s))).To(Equal(tt.event))
 			ready := condition(s.ss, v1alpha1.ConditionReady)
 			g.Expect(ready.Status == metav1.ConditionTrue).To(Equal(tt.verdict.OK))
 
@@ -130,13 +130,13 @@ func TestSecretSyncVerifiedCondition(t *testing.T) {
 func TestSecretSyncRequeue(t *testing.T) {
 	g := NewWithT(t)
 	// Nothing pending: the safety net.
-	g.Expect(secretSyncRequeue(ssUnitScope(time.Time{}, ssT0))).To(Equal(engine.MaxRequeue))
+	g.Expect(secretSyncRequeue(unitScope(time.Time{}, t0))).To(Equal(engine.MaxRequeue))
 	// A source expiring soon changes the winner then.
-	s := ssUnitScope(time.Time{}, ssT0)
-	s.candidates = append(s.candidates, secretvalues.Candidate{Source: "other", Valid: true, NotAfter: ssT0.Add(3 * time.Hour)})
+	s := unitScope(time.Time{}, t0)
+	s.candidates = append(s.candidates, secretvalues.Candidate{Source: "other", Valid: true, NotAfter: t0.Add(3 * time.Hour)})
 	g.Expect(secretSyncRequeue(s)).To(Equal(3*time.Hour + time.Nanosecond))
 	// The next token request.
-	s.verify = &ssTokenCheck{at: ssT0.Add(-50 * time.Minute), again: time.Hour}
+	s.verify = &tokenCheck{at: t0.Add(-50 * time.Minute), again: time.Hour}
 	g.Expect(secretSyncRequeue(s)).To(Equal(10 * time.Minute))
 	// A rollout to follow.
 	s.ro.State.Pending = []string{"Deployment/mailer: restart requested"}
@@ -154,9 +154,9 @@ func condition(ss *v1alpha1.SecretSync, typ string) metav1.Condition {
 // expiry window boundary of what the target holds, whatever else happens.
 func TestRequeueAtExpiryBoundaries(t *testing.T) {
 	g := NewWithT(t)
-	notAfter := ssT0.Add(40 * 24 * time.Hour)
+	notAfter := t0.Add(40 * 24 * time.Hour)
 	for _, boundary := range []time.Time{notAfter.Add(-expiry.DefaultWarnBefore), notAfter.Add(-expiry.DefaultCriticalBefore), notAfter} {
-		s := ssUnitScope(notAfter, boundary.Add(-time.Hour))
+		s := unitScope(notAfter, boundary.Add(-time.Hour))
 		g.Expect(secretSyncRequeue(s)).To(BeNumerically("~", time.Hour, time.Millisecond), "requeued for %v", boundary)
 	}
 }

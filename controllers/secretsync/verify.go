@@ -17,14 +17,14 @@ import (
 )
 
 const (
-	ssDefaultTokenInterval = time.Hour
-	// ssTokenRetry is how soon a token request that may succeed by itself
+	defaultTokenInterval = time.Hour
+	// tokenRetry is how soon a token request that may succeed by itself
 	// (unreachable, 429, 5xx) is repeated.
-	ssTokenRetry = time.Minute
+	tokenRetry = time.Minute
 )
 
-// ssTokenCheck is the outcome of the OAuth2 verification of one SecretSync.
-type ssTokenCheck struct {
+// tokenCheck is the outcome of the OAuth2 verification of one SecretSync.
+type tokenCheck struct {
 	verdict oauth2check.Verdict
 	// at is when the token request was made; zero when none was.
 	at time.Time
@@ -32,39 +32,39 @@ type ssTokenCheck struct {
 	again time.Duration
 }
 
-// ssTokenMemory remembers the last token request per SecretSync, keyed by
+// tokenMemory remembers the last token request per SecretSync, keyed by
 // the values and settings it proved, so reconciles in between make no
 // request. Losing it (operator restart) costs one request.
-type ssTokenMemory struct {
+type tokenMemory struct {
 	mu      sync.Mutex
-	entries map[types.NamespacedName]ssTokenEntry
+	entries map[types.NamespacedName]tokenEntry
 }
 
-type ssTokenEntry struct {
+type tokenEntry struct {
 	key   string
-	check ssTokenCheck
+	check tokenCheck
 }
 
-func (m *ssTokenMemory) get(nn types.NamespacedName, key string, now time.Time) (ssTokenCheck, bool) {
+func (m *tokenMemory) get(nn types.NamespacedName, key string, now time.Time) (tokenCheck, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	e, ok := m.entries[nn]
 	if !ok || e.key != key || !now.Before(e.check.at.Add(e.check.again)) {
-		return ssTokenCheck{}, false
+		return tokenCheck{}, false
 	}
 	return e.check, true
 }
 
-func (m *ssTokenMemory) store(nn types.NamespacedName, key string, c ssTokenCheck) {
+func (m *tokenMemory) store(nn types.NamespacedName, key string, c tokenCheck) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.entries == nil {
-		m.entries = map[types.NamespacedName]ssTokenEntry{}
+		m.entries = map[types.NamespacedName]tokenEntry{}
 	}
-	m.entries[nn] = ssTokenEntry{key: key, check: c}
+	m.entries[nn] = tokenEntry{key: key, check: c}
 }
 
-func (m *ssTokenMemory) forget(nn types.NamespacedName) {
+func (m *tokenMemory) forget(nn types.NamespacedName) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.entries, nn)
@@ -73,17 +73,17 @@ func (m *ssTokenMemory) forget(nn types.NamespacedName) {
 // verifyToken requests a token with the client credentials the target
 // holds, when they or the settings changed or the interval passed.
 // Its failures are verdicts (Verified), never reconcile errors.
-func (r *Reconciler) verifyToken(ctx context.Context, s *ssScope) error {
+func (r *Reconciler) verifyToken(ctx context.Context, s *scope) error {
 	r.checkToken(ctx, s)
 	return nil
 }
 
-func (r *Reconciler) checkToken(ctx context.Context, s *ssScope) {
+func (r *Reconciler) checkToken(ctx context.Context, s *scope) {
 	cfg := s.ss.Spec.Verify.OAuth2ClientCredentials
 	if cfg == nil {
 		return
 	}
-	check := &ssTokenCheck{}
+	check := &tokenCheck{}
 	s.verify = check
 	if s.ro.Held == "" {
 		check.verdict = oauth2check.Verdict{Reason: v1alpha1.ReasonNothingToVerify, Message: "the target holds no values of this SecretSync yet"}
@@ -117,12 +117,12 @@ func (r *Reconciler) checkToken(ctx context.Context, s *ssScope) {
 		timeout = cfg.Timeout.Duration
 	}
 	check.verdict = oauth2check.Request(ctx, oauth2check.Client{TokenURL: cfg.TokenURL, Scopes: cfg.Scopes, Timeout: timeout, CAPEM: caPEM}, string(id), string(secret))
-	check.at, check.again = s.now, ssDefaultTokenInterval
+	check.at, check.again = s.now, defaultTokenInterval
 	if d := cfg.Interval; d != nil && d.Duration > 0 {
 		check.again = d.Duration
 	}
 	if check.verdict.Retry {
-		check.again = min(check.again, ssTokenRetry)
+		check.again = min(check.again, tokenRetry)
 	}
 	if ctx.Err() == nil {
 		r.tokens.store(nn, key, *check)
