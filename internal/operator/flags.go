@@ -58,8 +58,8 @@ func Bind(fs *flag.FlagSet) *Flags {
 	fs.BoolVar(&f.LeaderElect, "leader-elect", false, "Elect a leader so that only one replica reconciles at a time.")
 	fs.StringVar(&f.LeaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease; empty: the pod's own namespace.")
 	fs.StringVar(&f.LeaderElectionID, "leader-election-id", "certsync.io", "Name of the leader election Lease.")
-	fs.DurationVar(&f.LeaseDuration, "leader-elect-lease-duration", 15*time.Second, "How long a standby replica waits before taking over a lease that is not renewed.")
-	fs.DurationVar(&f.RenewDeadline, "leader-elect-renew-deadline", 10*time.Second, "How long the leader keeps trying to renew its lease before giving up leadership.")
+	fs.DurationVar(&f.LeaseDuration, "leader-elect-lease-duration", 10*time.Second, "How long a standby replica waits before taking over a lease that is not renewed.")
+	fs.DurationVar(&f.RenewDeadline, "leader-elect-renew-deadline", 7*time.Second, "How long the leader keeps trying to renew its lease before giving up leadership.")
 	fs.DurationVar(&f.RetryPeriod, "leader-elect-retry-period", 2*time.Second, "How often replicas try to acquire or renew the lease.")
 	fs.Func("watch-namespaces", "Comma-separated namespaces to watch (CertSyncs, SecretSyncs, their Secrets, workloads and pods); empty: all namespaces.", func(s string) error {
 		ns, err := ParseNamespaces(s)
