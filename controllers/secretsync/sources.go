@@ -109,14 +109,8 @@ func (r *Reconciler) secretSyncHTTPSConfig(ctx context.Context, ns string, src *
 		if err != nil {
 			return cfg, err
 		}
-		cfg.Auth = sources.HTTPSAuth{
-			Token:    string(secret.Data["token"]),
-			Username: string(secret.Data["username"]),
-			Password: string(secret.Data["password"]),
-		}
-		if cfg.Auth.Token == "" && cfg.Auth.Username == "" {
-			return cfg, &sources.Error{Reason: sources.ReasonMissingKey, Message: fmt.Sprintf(
-				"auth Secret %s/%s (authSecretRef) has neither key %q nor %q", ns, ref.Name, "token", "username")}
+		if cfg.Auth, err = sources.AuthFrom(secret); err != nil {
+			return cfg, err
 		}
 	}
 	return cfg, nil

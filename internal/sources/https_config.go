@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"certsync.io/certsync/internal/certs"
+	corev1 "k8s.io/api/core/v1"
 )
 
 // httpsConfig is an HTTPSConfig that passed checkHTTPSConfig, with defaults
@@ -165,4 +166,20 @@ func certsErrorMessage(err error) string {
 		return ce.Message
 	}
 	return "unexpected error"
+}
+
+// AuthFrom reads an HTTPS source's credentials from the Secret its
+// authSecretRef names: key token (a bearer token), or keys username and
+// password (basic authentication). The values never appear in the error.
+func AuthFrom(secret *corev1.Secret) (HTTPSAuth, error) {
+	auth := HTTPSAuth{
+		Token:    string(secret.Data["token"]),
+		Username: string(secret.Data["username"]),
+		Password: string(secret.Data["password"]),
+	}
+	if auth.Token == "" && auth.Username == "" {
+		return auth, &Error{Reason: ReasonMissingKey, Message: fmt.Sprintf(
+			"auth Secret %s/%s (authSecretRef) has neither key %q nor %q", secret.Namespace, secret.Name, "token", "username")}
+	}
+	return auth, nil
 }
