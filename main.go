@@ -17,6 +17,7 @@ import (
 
 	certsyncv1alpha1 "certsync.io/certsync/api/v1alpha1"
 	"certsync.io/certsync/controllers"
+	"certsync.io/certsync/internal/egress"
 )
 
 func main() {
@@ -30,11 +31,22 @@ func main() {
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the health and readiness probes bind to.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader so that only one replica reconciles at a time.")
 	flag.IntVar(&ctrlOpts.VerifyConcurrency, "verify-concurrency", 32, "How many pod endpoints one verification probes at once.")
+	var egressHosts, egressDeny string
+	var egressLoopback bool
+	flag.StringVar(&egressHosts, "egress-allow-hosts", "", "Comma-separated hosts (name, *.domain or IP) that HTTPS sources and token URLs may name; empty: any host not denied by address.")
+	flag.StringVar(&egressDeny, "egress-deny-cidrs", "", "Comma-separated CIDRs HTTPS sources and token URLs may not connect to (e.g. the pod and service networks), besides link-local and metadata addresses, which are always denied.")
+	flag.BoolVar(&egressLoopback, "egress-allow-loopback", false, "Allow HTTPS sources and token URLs on loopback addresses (local development and tests only).")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")
+	deny, err := egress.ParsePrefixes(egressDeny)
+	if err != nil {
+		log.Error(err, "invalid --egress-deny-cidrs")
+		os.Exit(2)
+	}
+	ctrlOpts.Egress = &egress.Policy{AllowHosts: egress.ParseHosts(egressHosts), DenyPrefixes: deny, AllowLoopback: egressLoopback}
 
 	scheme := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))

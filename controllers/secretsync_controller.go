@@ -319,7 +319,7 @@ func secretSyncRequeue(s *ssScope) time.Duration {
 func (r *SecretSyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.Complete(mgr)
 	if r.Poller == nil {
-		r.Poller = &engine.Poller{}
+		r.Poller = &engine.Poller{Fetcher: &sources.HTTPSFetcher{Egress: r.EgressPolicy()}}
 	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.SecretSync{}, ssSecretRefIndex, secretSyncRefs); err != nil {
 		return err

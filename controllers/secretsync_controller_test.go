@@ -21,6 +21,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"certsync.io/certsync/api/v1alpha1"
+	"certsync.io/certsync/internal/egress"
 	"certsync.io/certsync/internal/expiry"
 	"certsync.io/certsync/internal/secretvalues"
 )
@@ -597,6 +598,18 @@ func TestSecretSyncOAuth2Verification(t *testing.T) {
 		g.Expect(string(raw)).NotTo(ContainSubstring(leak))
 		g.Expect(strings.Join(notes, "\n")).NotTo(ContainSubstring(leak))
 	}
+
+	// A token URL at the metadata address: refused by the egress policy
+	// before any connection, and said so.
+	n = te.requests.Load()
+	g.Eventually(func() error {
+		cur := getSecretSync(g, ns, "idp")
+		cur.Spec.Verify.OAuth2ClientCredentials.TokenURL = "https://169.254.169.254/oauth2/token"
+		return k8s.Update(context.Background(), cur)
+	}, eventually, poll).Should(Succeed())
+	ss = ssWaitCondition(t, ns, "idp", v1alpha1.ConditionVerified, metav1.ConditionFalse, egress.ReasonEgressDenied)
+	g.Expect(ssCondition(ss, v1alpha1.ConditionVerified).Message).To(ContainSubstring("egress policy"))
+	g.Expect(te.requests.Load()).To(Equal(n))
 }
 
 func TestSecretSyncCRDValidation(t *testing.T) {

@@ -116,7 +116,7 @@ func (r *SecretSyncReconciler) checkToken(ctx context.Context, s *ssScope) {
 	if cfg.Timeout != nil {
 		timeout = cfg.Timeout.Duration
 	}
-	check.verdict = oauth2check.Request(ctx, oauth2check.Client{TokenURL: cfg.TokenURL, Scopes: cfg.Scopes, Timeout: timeout, CAPEM: caPEM}, string(id), string(secret))
+	check.verdict = oauth2check.Request(ctx, oauth2check.Client{TokenURL: cfg.TokenURL, Scopes: cfg.Scopes, Timeout: timeout, CAPEM: caPEM, Egress: r.EgressPolicy()}, string(id), string(secret))
 	check.at, check.again = s.now, ssDefaultTokenInterval
 	if d := cfg.Interval; d != nil && d.Duration > 0 {
 		check.again = d.Duration

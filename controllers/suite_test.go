@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,6 +39,7 @@ import (
 
 	"certsync.io/certsync/api/v1alpha1"
 	"certsync.io/certsync/controllers/engine"
+	"certsync.io/certsync/internal/egress"
 	"certsync.io/certsync/internal/metrics"
 	"certsync.io/certsync/internal/probe"
 	"certsync.io/certsync/test/cluster"
@@ -50,6 +52,9 @@ var (
 	k8s        client.Client // direct, uncached: what a user sees
 	testScheme = runtime.NewScheme()
 	writes     = &writeCounter{byNamespace: map[string]*atomic.Int64{}}
+	// testEgress allows loopback, where every test server listens, except
+	// 127.77.0.0/16, which stands for a denied in-cluster network.
+	testEgress = &egress.Policy{AllowLoopback: true, DenyPrefixes: []netip.Prefix{netip.MustParsePrefix("127.77.0.0/16")}}
 )
 
 // writeCounter counts the API writes the operator makes, per namespace, so
@@ -308,7 +313,7 @@ func startManager(ctx context.Context, cfg *rest.Config) error {
 		return err
 	}
 	r := &CertSyncReconciler{
-		Core: engine.Core{Client: countingClient{mgr.GetClient()}, ClockFor: clocks.For,
+		Core: engine.Core{Client: countingClient{mgr.GetClient()}, ClockFor: clocks.For, Egress: testEgress,
 			Recorder: journalRecorder{mgr.GetEventRecorder("certsync")}, Metrics: metrics.Register(testMetrics)},
 		Prober: &probe.Prober{},
 	}
