@@ -13,6 +13,7 @@ import (
 
 	"certsync.io/certsync/api/v1alpha1"
 	"certsync.io/certsync/controllers/engine"
+	"certsync.io/certsync/internal/consent"
 	"certsync.io/certsync/internal/selection"
 	"certsync.io/certsync/internal/sources"
 )
@@ -100,6 +101,9 @@ func (r *CertSyncReconciler) httpsConfig(ctx context.Context, ns string, src *v1
 		if err := r.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: ref.Name}, &secret); err != nil {
 			return cfg, secretError(ns, ref.Name, err)
 		}
+		if err := credentialReleased(&secret, src.URL, src.KeyURL); err != nil {
+			return cfg, err
+		}
 		cfg.Auth = sources.HTTPSAuth{
 			Token:    string(secret.Data["token"]),
 			Username: string(secret.Data["username"]),
@@ -149,4 +153,19 @@ func earliest(a, b time.Time) time.Time {
 		return b
 	}
 	return a
+}
+
+// credentialReleased refuses to send the values of an auth Secret to a
+// host the Secret's certsync.io/allowed-hosts annotation does not name:
+// whoever may create a CertSync or SecretSync could otherwise send any
+// Secret of the namespace (a ServiceAccount token) to a URL of their
+// choosing. Only someone who can write the Secret can consent.
+func credentialReleased(secret *corev1.Secret, urls ...string) error {
+	host, ok := consent.FirstDenied(secret.Annotations, urls...)
+	if ok {
+		return nil
+	}
+	return &sources.Error{Reason: consent.ReasonCredentialNotReleased, Message: fmt.Sprintf(
+		"auth Secret %s/%s does not allow its values to be sent to %s: nothing was sent; whoever manages the Secret can add %s to its %s annotation",
+		secret.Namespace, secret.Name, host, host, consent.AnnotationAllowedHosts)}
 }

@@ -59,6 +59,9 @@ type ssScope struct {
 	candidates []secretvalues.Candidate
 	winner     int
 	nextFetch  time.Time
+	// secretAnnotations are the annotations of the Secret sources read,
+	// by source name: their consent to release values (checkToken).
+	secretAnnotations map[string]map[string]string
 	// target is the target Secret, nil when missing; conflict says why it
 	// is not this SecretSync's to write; differs: the target does not hold
 	// the winner (a write is due, or was held back by suspend); wrote: this
@@ -178,6 +181,12 @@ func (r *SecretSyncReconciler) readSources(ctx context.Context, s *ssScope) erro
 		switch {
 		case src.Secret != nil:
 			m, err = r.readOpaqueSecret(ctx, s.ss.Namespace, src.Secret)
+			if err == nil {
+				if s.secretAnnotations == nil {
+					s.secretAnnotations = map[string]map[string]string{}
+				}
+				s.secretAnnotations[src.Name] = m.Annotations
+			}
 		case src.HTTPS != nil:
 			httpsSources[src.Name] = true
 			m, err = r.readHTTPS(ctx, s, src.Name, src.HTTPS)

@@ -71,6 +71,9 @@ func (r *SecretSyncReconciler) secretSyncHTTPSConfig(ctx context.Context, ns str
 		if err != nil {
 			return cfg, err
 		}
+		if err := credentialReleased(secret, src.URL); err != nil {
+			return cfg, err
+		}
 		cfg.Auth = sources.HTTPSAuth{
 			Token:    string(secret.Data["token"]),
 			Username: string(secret.Data["username"]),
