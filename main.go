@@ -3,14 +3,20 @@
 package main
 
 import (
+	"context"
 	"flag"
+	"fmt"
 	"os"
+	"strings"
+	"time"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -18,6 +24,8 @@ import (
 	certsyncv1alpha1 "certsync.io/certsync/api/v1alpha1"
 	"certsync.io/certsync/controllers"
 	"certsync.io/certsync/internal/egress"
+	"certsync.io/certsync/internal/hashkey"
+	"certsync.io/certsync/internal/secretvalues"
 )
 
 func main() {
@@ -31,6 +39,9 @@ func main() {
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the health and readiness probes bind to.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader so that only one replica reconciles at a time.")
 	flag.IntVar(&ctrlOpts.VerifyConcurrency, "verify-concurrency", 32, "How many pod endpoints one verification probes at once.")
+	var keySecret, operatorNS string
+	flag.StringVar(&keySecret, "fingerprint-key-secret", hashkey.DefaultSecretName, "Secret in the operator's namespace holding the HMAC key of the fingerprints of secret values; created with a random key if missing.")
+	flag.StringVar(&operatorNS, "operator-namespace", "", "The operator's namespace (for the fingerprint key); default: $POD_NAMESPACE, else the service account's namespace.")
 	var egressHosts, egressDeny string
 	var egressLoopback bool
 	flag.StringVar(&egressHosts, "egress-allow-hosts", "", "Comma-separated hosts (name, *.domain or IP) that HTTPS sources and token URLs may name; empty: any host not denied by address.")
@@ -59,9 +70,14 @@ func main() {
 	opts.LeaderElection = leaderElect
 	opts.LeaderElectionID = "certsync.certsync.io"
 
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), opts)
+	restConfig := ctrl.GetConfigOrDie()
+	mgr, err := ctrl.NewManager(restConfig, opts)
 	if err != nil {
 		log.Error(err, "unable to create manager")
+		os.Exit(1)
+	}
+	if err := loadFingerprintKey(restConfig, scheme, operatorNS, keySecret); err != nil {
+		log.Error(err, "unable to load the fingerprint key")
 		os.Exit(1)
 	}
 	if err := controllers.SetupWithManager(mgr, ctrlOpts); err != nil {
@@ -76,4 +92,31 @@ func main() {
 		log.Error(err, "manager exited with an error")
 		os.Exit(1)
 	}
+}
+
+// loadFingerprintKey reads (or creates) the HMAC key of the fingerprints of
+// secret values before any controller computes one.
+func loadFingerprintKey(cfg *rest.Config, scheme *runtime.Scheme, ns, name string) error {
+	if ns == "" {
+		ns = os.Getenv("POD_NAMESPACE")
+	}
+	if ns == "" {
+		b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+		if err != nil {
+			return fmt.Errorf("the operator's namespace is unknown: set --operator-namespace or POD_NAMESPACE")
+		}
+		ns = strings.TrimSpace(string(b))
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	key, err := hashkey.LoadOrCreate(ctx, c, ns, name)
+	if err != nil {
+		return err
+	}
+	secretvalues.SetHashKey(key)
+	return nil
 }

@@ -40,8 +40,10 @@ import (
 	"certsync.io/certsync/api/v1alpha1"
 	"certsync.io/certsync/controllers/engine"
 	"certsync.io/certsync/internal/egress"
+	"certsync.io/certsync/internal/hashkey"
 	"certsync.io/certsync/internal/metrics"
 	"certsync.io/certsync/internal/probe"
+	"certsync.io/certsync/internal/secretvalues"
 	"certsync.io/certsync/test/cluster"
 )
 
@@ -277,6 +279,10 @@ func runSuite(m *testing.M) int {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	if err := loadTestFingerprintKey(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "fingerprint key:", err)
+		return 1
+	}
 	if err := startManager(ctx, cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "starting manager:", err)
 		return 1
@@ -448,3 +454,21 @@ const (
 	eventually = 60 * time.Second
 	poll       = 100 * time.Millisecond
 )
+
+// operatorNamespace stands for the operator's own namespace, where the
+// fingerprint key lives.
+const operatorNamespace = "certsync-operator"
+
+// loadTestFingerprintKey does what main does: the fingerprints of secret
+// values are HMACs with a key from the operator's namespace.
+func loadTestFingerprintKey(ctx context.Context) error {
+	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}}); err != nil {
+		return err
+	}
+	key, err := hashkey.LoadOrCreate(ctx, k8s, operatorNamespace, hashkey.DefaultSecretName)
+	if err != nil {
+		return err
+	}
+	secretvalues.SetHashKey(key)
+	return nil
+}
