@@ -158,8 +158,8 @@ func (s *scope) liveView(r *CertSyncReconciler) *liveView {
 func (s *scope) key() types.NamespacedName { return client.ObjectKeyFromObject(s.cs) }
 
 // +kubebuilder:rbac:groups=certsync.io,resources=certsyncs,verbs=get;list;watch
-// +kubebuilder:rbac:groups=certsync.io,resources=certsyncs/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=certsync.io,resources=certsyncs/status,verbs=get;patch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile reads the sources and the target, syncs the newest valid
