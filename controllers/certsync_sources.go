@@ -29,6 +29,7 @@ func (r *CertSyncReconciler) readSources(ctx context.Context, s *scope) error {
 	req := requirements(s.cs)
 	s.candidates = make([]selection.Candidate, 0, len(s.cs.Spec.Sources))
 	s.checked = map[string]time.Time{}
+	httpsSources := map[string]bool{}
 	for _, src := range s.cs.Spec.Sources {
 		var (
 			m   sources.Material
@@ -40,6 +41,7 @@ func (r *CertSyncReconciler) readSources(ctx context.Context, s *scope) error {
 		case src.Certificate != nil:
 			m, err = sources.ReadCertificate(ctx, r.Client, s.cs.Namespace, src.Certificate)
 		case src.HTTPS != nil:
+			httpsSources[src.Name] = true
 			m, err = r.readHTTPS(ctx, s, src.Name, src.HTTPS)
 		default:
 			err = &sources.Error{Reason: "Unsupported", Message: "no source kind set"}
@@ -49,6 +51,10 @@ func (r *CertSyncReconciler) readSources(ctx context.Context, s *scope) error {
 		}
 		s.candidates = append(s.candidates, selection.Evaluate(src.Name, m, err, req, s.now))
 	}
+	// Sources removed from the spec, renamed or changed to another kind
+	// are not fetched again: forget their state and cached bodies (private
+	// keys among them), so memory follows the spec.
+	r.Poller.Retain(s.key(), httpsSources)
 	s.winner = selection.Pick(s.candidates)
 	return nil
 }

@@ -56,7 +56,11 @@ var (
 	writes     = &writeCounter{byNamespace: map[string]*atomic.Int64{}}
 	// testEgress allows loopback, where every test server listens, except
 	// 127.77.0.0/16, which stands for a denied in-cluster network.
-	testEgress = &egress.Policy{AllowLoopback: true, DenyPrefixes: []netip.Prefix{netip.MustParsePrefix("127.77.0.0/16")}}
+	// The reconcilers the manager runs, for tests that inspect what they
+	// hold in memory.
+	testCertSyncReconciler   *CertSyncReconciler
+	testSecretSyncReconciler *SecretSyncReconciler
+	testEgress               = &egress.Policy{AllowLoopback: true, DenyPrefixes: []netip.Prefix{netip.MustParsePrefix("127.77.0.0/16")}}
 )
 
 // writeCounter counts the API writes the operator makes, per namespace, so
@@ -326,9 +330,12 @@ func startManager(ctx context.Context, cfg *rest.Config) error {
 	if err := r.SetupWithManager(mgr); err != nil {
 		return err
 	}
-	if err := newTestSecretSyncReconciler(mgr).SetupWithManager(mgr); err != nil {
+	testCertSyncReconciler = r
+	ssr := newTestSecretSyncReconciler(mgr)
+	if err := ssr.SetupWithManager(mgr); err != nil {
 		return err
 	}
+	testSecretSyncReconciler = ssr
 	go func() {
 		if err := mgr.Start(ctx); err != nil {
 			fmt.Fprintln(os.Stderr, "manager stopped:", err)
