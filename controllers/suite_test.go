@@ -58,6 +58,7 @@ var (
 	// 127.77.0.0/16, which stands for a denied in-cluster network.
 	// The reconcilers the manager runs, for tests that inspect what they
 	// hold in memory.
+	testRESTConfig           *rest.Config // the API server's admin
 	testCertSyncReconciler   *CertSyncReconciler
 	testSecretSyncReconciler *SecretSyncReconciler
 	testEgress               = &egress.Policy{AllowLoopback: true, DenyPrefixes: []netip.Prefix{netip.MustParsePrefix("127.77.0.0/16")}}
@@ -276,6 +277,7 @@ func runSuite(m *testing.M) int {
 	}
 	defer func() { _ = testEnv.Stop() }()
 
+	testRESTConfig = cfg
 	k8s, err = client.New(cfg, client.Options{Scheme: testScheme})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
