@@ -4,13 +4,14 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"flag"
-	"fmt"
 	"os"
 	"strings"
 	"time"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -76,7 +77,7 @@ func main() {
 		log.Error(err, "unable to create manager")
 		os.Exit(1)
 	}
-	if err := loadFingerprintKey(restConfig, scheme, operatorNS, keySecret); err != nil {
+	if err := loadFingerprintKey(log, restConfig, scheme, operatorNS, keySecret); err != nil {
 		log.Error(err, "unable to load the fingerprint key")
 		os.Exit(1)
 	}
@@ -96,16 +97,27 @@ func main() {
 
 // loadFingerprintKey reads (or creates) the HMAC key of the fingerprints of
 // secret values before any controller computes one.
-func loadFingerprintKey(cfg *rest.Config, scheme *runtime.Scheme, ns, name string) error {
+func loadFingerprintKey(log logr.Logger, cfg *rest.Config, scheme *runtime.Scheme, ns, name string) error {
 	if ns == "" {
 		ns = os.Getenv("POD_NAMESPACE")
 	}
 	if ns == "" {
-		b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
-		if err != nil {
-			return fmt.Errorf("the operator's namespace is unknown: set --operator-namespace or POD_NAMESPACE")
+		if b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace"); err == nil {
+			ns = strings.TrimSpace(string(b))
 		}
-		ns = strings.TrimSpace(string(b))
+	}
+	if ns == "" {
+		// Out of a cluster (development, the e2e rig) with no namespace
+		// given: fingerprints are still keyed, but with a key of this
+		// process only, so a restart changes them (one rewrite of each
+		// SecretSync target and one restart of its consumers).
+		key := make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return err
+		}
+		secretvalues.SetHashKey(key)
+		log.Info("the operator's namespace is unknown (set --operator-namespace or POD_NAMESPACE): fingerprints of secret values use a key of this process only")
+		return nil
 	}
 	c, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
