@@ -21,6 +21,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"certsync.io/certsync/api/v1alpha1"
+	"certsync.io/certsync/internal/consent"
+	"certsync.io/certsync/internal/egress"
 	"certsync.io/certsync/internal/expiry"
 	"certsync.io/certsync/internal/secretvalues"
 )
@@ -544,6 +546,18 @@ func TestSecretSyncOAuth2Verification(t *testing.T) {
 	}
 	mustCreateSecretSync(t, ss)
 
+	// The source Secret does not name the token endpoint's host: its values
+	// are synced, but not sent anywhere.
+	ss = ssWaitCondition(t, ns, "idp", v1alpha1.ConditionVerified, metav1.ConditionFalse, consent.ReasonCredentialNotReleased)
+	g.Expect(ssCondition(ss, v1alpha1.ConditionVerified).Message).To(ContainSubstring(consent.AnnotationAllowedHosts))
+	g.Expect(te.requests.Load()).To(BeZero(), "a token request with unreleased credentials")
+	ssExpectEvents(t, ns, "idp", map[string]int{v1alpha1.ReasonVerificationFailed: 1})
+	g.Eventually(func() error {
+		sec := getSecret(g, ns, "legacy")
+		sec.Annotations = map[string]string{consent.AnnotationAllowedHosts: "127.0.0.1, 169.254.169.254"} // the second for the egress test below
+		return k8s.Update(context.Background(), sec)
+	}, eventually, poll).Should(Succeed())
+
 	// Success.
 	ss = ssWaitCondition(t, ns, "idp", v1alpha1.ConditionVerified, metav1.ConditionTrue, v1alpha1.ReasonTokenIssued)
 	g.Expect(ss.Spec.Verify.OAuth2ClientCredentials.Interval.Duration).To(Equal(time.Hour), "defaulted by the API server")
@@ -568,7 +582,7 @@ func TestSecretSyncOAuth2Verification(t *testing.T) {
 	ss = ssWaitCondition(t, ns, "idp", v1alpha1.ConditionVerified, metav1.ConditionFalse, v1alpha1.ReasonTokenRequestFailed)
 	g.Expect(ssCondition(ss, v1alpha1.ConditionVerified).Message).To(ContainSubstring("HTTP 401: invalid_client: Client authentication failed"))
 	g.Expect(ssCondition(ss, v1alpha1.ConditionReady).Reason).To(Equal(v1alpha1.ReasonTokenRequestFailed))
-	ssExpectEvents(t, ns, "idp", map[string]int{v1alpha1.ReasonVerificationFailed: 1})
+	ssExpectEvents(t, ns, "idp", map[string]int{v1alpha1.ReasonVerificationFailed: 2})
 
 	// An endpoint that does not answer: unreachable, after the timeout.
 	te.setBlocked(true)
@@ -578,7 +592,7 @@ func TestSecretSyncOAuth2Verification(t *testing.T) {
 	g.Expect(msg).To(ContainSubstring("no answer within 1s"))
 	g.Expect(msg).To(ContainSubstring(te.URL + "/oauth2/token"))
 	g.Expect(msg).NotTo(ContainSubstring("tenant"), "the query stays out of messages")
-	ssExpectEvents(t, ns, "idp", map[string]int{v1alpha1.ReasonVerificationFailed: 2})
+	ssExpectEvents(t, ns, "idp", map[string]int{v1alpha1.ReasonVerificationFailed: 3})
 	te.setBlocked(false)
 
 	// Neither the token nor a secret appears in status or events.
@@ -592,6 +606,18 @@ func TestSecretSyncOAuth2Verification(t *testing.T) {
 		g.Expect(string(raw)).NotTo(ContainSubstring(leak))
 		g.Expect(strings.Join(notes, "\n")).NotTo(ContainSubstring(leak))
 	}
+
+	// A token URL at the metadata address, even with the Secret's consent:
+	// refused by the egress policy before any connection, and said so.
+	n = te.requests.Load()
+	g.Eventually(func() error {
+		cur := getSecretSync(g, ns, "idp")
+		cur.Spec.Verify.OAuth2ClientCredentials.TokenURL = "https://169.254.169.254/oauth2/token"
+		return k8s.Update(context.Background(), cur)
+	}, eventually, poll).Should(Succeed())
+	ss = ssWaitCondition(t, ns, "idp", v1alpha1.ConditionVerified, metav1.ConditionFalse, egress.ReasonEgressDenied)
+	g.Expect(ssCondition(ss, v1alpha1.ConditionVerified).Message).To(ContainSubstring("egress policy"))
+	g.Expect(te.requests.Load()).To(Equal(n))
 }
 
 func TestSecretSyncCRDValidation(t *testing.T) {

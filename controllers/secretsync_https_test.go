@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"certsync.io/certsync/api/v1alpha1"
+	"certsync.io/certsync/internal/consent"
 	"certsync.io/certsync/internal/jsonpath"
 	"certsync.io/certsync/internal/secretvalues"
 	"certsync.io/certsync/internal/sources"
@@ -190,7 +191,21 @@ func TestSecretSyncHTTPSJSON(t *testing.T) {
 		ssKeys(v1alpha1.SecretSyncKey{From: ".data.client_id", To: "CLIENT_ID"}, v1alpha1.SecretSyncKey{From: "$.data.client_secret", To: "CLIENT_SECRET"}),
 		ssExpiry(v1alpha1.SecretSyncExpiryFrom{Key: ".metadata.expires_at"})))
 
-	ss := ssWaitCondition(t, ns, "idp", v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReady)
+	// The token is sent nowhere until the auth Secret names the host.
+	ss := ssWaitCondition(t, ns, "idp", v1alpha1.ConditionSourcesReady, metav1.ConditionFalse, v1alpha1.ReasonNoValidSource)
+	g.Eventually(func(g Gomega) {
+		src := ssSourceStatusOf(getSecretSync(g, ns, "idp"), "vault")
+		g.Expect(src.Reason).To(Equal(consent.ReasonCredentialNotReleased))
+		g.Expect(src.Message).To(ContainSubstring(consent.AnnotationAllowedHosts))
+	}, eventually, poll).Should(Succeed())
+	g.Expect(v.requestCount()).To(BeZero(), "a request was made with an unreleased credential")
+	g.Eventually(func() error {
+		sec := getSecret(g, ns, "vault-token")
+		sec.Annotations = map[string]string{consent.AnnotationAllowedHosts: "vault.example.com, 127.0.0.1"}
+		return k8s.Update(context.Background(), sec)
+	}, eventually, poll).Should(Succeed())
+
+	ss = ssWaitCondition(t, ns, "idp", v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReady)
 	tgt := getSecret(g, ns, "oauth-client")
 	g.Expect(tgt.Data).To(Equal(map[string][]byte{"CLIENT_ID": []byte("mailer"), "CLIENT_SECRET": []byte("s3cret-v1")}))
 	g.Expect(tgt.Annotations).To(HaveKeyWithValue(v1alpha1.AnnotationSource, "vault"))

@@ -400,8 +400,11 @@ type VerifyEndpoint struct {
 // one serves the synced certificate.
 type Verify struct {
 	// selector picks the pods to verify; default: the pods that mount the
-	// target Secret (volume, projected volume, env or envFrom).
+	// target Secret (volume, projected volume, env or envFrom). An empty
+	// selector is refused: it would match every pod of the namespace, and
+	// remediation would evict any of them that serves another certificate.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="(has(self.matchLabels) && size(self.matchLabels) > 0) || (has(self.matchExpressions) && size(self.matchExpressions) > 0)",message="an empty selector matches every pod of the namespace; name labels, or leave selector out to verify the pods that mount the target"
 	Selector *metav1.LabelSelector `json:"selector,omitempty"`
 
 	// endpoints to check on each pod; default: derived from the containers'

@@ -65,8 +65,8 @@ func (r *Reconciler) restarter() *engine.Restarter {
 }
 
 // +kubebuilder:rbac:groups=certsync.io,resources=certsyncs,verbs=get;list;watch
-// +kubebuilder:rbac:groups=certsync.io,resources=certsyncs/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=certsync.io,resources=certsyncs/status,verbs=get;patch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile reads the sources and the target, syncs the newest valid

@@ -26,6 +26,7 @@ func (r *Reconciler) readSources(ctx context.Context, s *scope) error {
 	req := requirements(s.cs)
 	s.candidates = make([]selection.Candidate, 0, len(s.cs.Spec.Sources))
 	s.checked = map[string]time.Time{}
+	httpsSources := map[string]bool{}
 	for _, src := range s.cs.Spec.Sources {
 		var (
 			m   sources.Material
@@ -37,6 +38,7 @@ func (r *Reconciler) readSources(ctx context.Context, s *scope) error {
 		case src.Certificate != nil:
 			m, err = sources.ReadCertificate(ctx, r.Client, s.cs.Namespace, src.Certificate)
 		case src.HTTPS != nil:
+			httpsSources[src.Name] = true
 			m, err = r.readHTTPS(ctx, s, src.Name, src.HTTPS)
 		default:
 			err = &sources.Error{Reason: "Unsupported", Message: "no source kind set"}
@@ -46,6 +48,10 @@ func (r *Reconciler) readSources(ctx context.Context, s *scope) error {
 		}
 		s.candidates = append(s.candidates, selection.Evaluate(src.Name, m, err, req, s.now))
 	}
+	// Sources removed from the spec, renamed or changed to another kind
+	// are not fetched again: forget their state and cached bodies (private
+	// keys among them), so memory follows the spec.
+	r.Poller.Retain(s.key(), httpsSources)
 	s.winner = selection.Pick(s.candidates)
 	return nil
 }
@@ -92,6 +98,9 @@ func (r *Reconciler) httpsConfig(ctx context.Context, ns string, src *v1alpha1.H
 	if ref := src.AuthSecretRef; ref != nil {
 		secret, err := sources.GetSourceSecret(ctx, r.Client, ns, types.NamespacedName{Namespace: ns, Name: ref.Name})
 		if err != nil {
+			return cfg, err
+		}
+		if err := sources.CredentialReleased(secret, src.URL, src.KeyURL); err != nil {
 			return cfg, err
 		}
 		if cfg.Auth, err = sources.AuthFrom(secret); err != nil {

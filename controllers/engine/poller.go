@@ -147,6 +147,19 @@ func (p *Poller) Retain(obj types.NamespacedName, keep map[string]bool) {
 	}
 }
 
+// SourcesOf returns how many sources of obj the Poller holds state for.
+func (p *Poller) SourcesOf(obj types.NamespacedName) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for k := range p.states {
+		if k.Object == obj {
+			n++
+		}
+	}
+	return n
+}
+
 // Sources returns how many sources the Poller holds state for.
 func (p *Poller) Sources() int {
 	p.mu.Lock()

@@ -36,7 +36,7 @@ type Reconciler struct {
 }
 
 // +kubebuilder:rbac:groups=certsync.io,resources=secretsyncs,verbs=get;list;watch
-// +kubebuilder:rbac:groups=certsync.io,resources=secretsyncs/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=certsync.io,resources=secretsyncs/status,verbs=get;patch
 
 // Reconcile reads every source, picks the newest usable values, writes them
 // to the target if they differ, restarts their consumers and verifies them;

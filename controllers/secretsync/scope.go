@@ -25,6 +25,9 @@ type scope struct {
 	candidates []secretvalues.Candidate
 	winner     int
 	nextFetch  time.Time
+	// secretAnnotations are the annotations of the Secret sources read,
+	// by source name: their consent to release values (checkToken).
+	secretAnnotations map[string]map[string]string
 	// target is the target Secret, nil when missing; conflict says why it
 	// is not this SecretSync's to write; differs: the target does not hold
 	// the winner (a write is due, or was held back by suspend); wrote: this

@@ -17,13 +17,14 @@ import (
 	"certsync.io/certsync/api/v1alpha1"
 	"certsync.io/certsync/controllers/engine"
 	"certsync.io/certsync/internal/rollout"
+	"certsync.io/certsync/internal/sources"
 )
 
 // SetupWithManager registers the SecretSync controller.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.Complete(mgr)
 	if r.Poller == nil {
-		r.Poller = &engine.Poller{}
+		r.Poller = &engine.Poller{Fetcher: &sources.HTTPSFetcher{Egress: r.EgressPolicy()}}
 	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.SecretSync{}, secretRefIndex, secretSyncRefs); err != nil {
 		return err
