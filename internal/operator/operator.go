@@ -167,6 +167,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, cfg func
 		fmt.Fprintln(stdout, VersionString())
 		return 0
 	}
+	if _, err := EgressPolicy(f); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
 	f.Zap.Level = CapVerbosity(f.Zap.Level)
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&f.Zap), zap.WriteTo(stderr)))
 	log := ctrl.Log.WithName("setup")
