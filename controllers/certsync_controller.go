@@ -29,6 +29,7 @@ import (
 	"certsync.io/certsync/internal/certs"
 	"certsync.io/certsync/internal/metrics"
 	"certsync.io/certsync/internal/probe"
+	"certsync.io/certsync/internal/requests"
 	"certsync.io/certsync/internal/rollout"
 	"certsync.io/certsync/internal/selection"
 	"certsync.io/certsync/internal/sources"
@@ -134,6 +135,9 @@ type scope struct {
 	certificatesWatched bool
 	// live reads pods and workloads uncached; set on first use (verify).
 	live *liveView
+	// verifyRequest and renewRequest are the request annotations' values
+	// not served yet, "" when none (Reconcile).
+	verifyRequest, renewRequest string
 }
 
 // newScope starts a reconcile of cs at now.
@@ -168,6 +172,16 @@ func (r *CertSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 	}
 	s := newScope(&cs, r.Now(req.NamespacedName))
 	s.certificatesWatched = r.certManager
+	handled := cs.Status.LastHandledRequests
+	if handled == nil {
+		handled = &v1alpha1.HandledRequests{}
+	}
+	if v, ok := requests.Pending(cs.Annotations, v1alpha1.AnnotationVerifyRequested, handled.Verify); ok {
+		s.verifyRequest = v
+	}
+	if v, ok := requests.Pending(cs.Annotations, v1alpha1.AnnotationRenewRequested, handled.Renew); ok {
+		s.renewRequest = v
+	}
 	orig := cs.DeepCopy()
 	defer func() { res, err = r.finish(ctx, orig, s, res, err) }()
 
@@ -345,7 +359,8 @@ func (r *CertSyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return err
 	}
 	b := ctrl.NewControllerManagedBy(mgr).
-		For(&v1alpha1.CertSync{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// Spec changes, and the verify and renew request annotations.
+		For(&v1alpha1.CertSync{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, requests.Predicate()))).
 		// Metadata only: every Secret event is seen, no Secret data is cached.
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.certSyncsForSecret)).
 		// Pods are cached stripped to what certsync reads (ManagerOptions).
