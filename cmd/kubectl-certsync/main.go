@@ -1,13 +1,15 @@
 // Command kubectl-certsync is the on-call's view of certsync, as a kubectl
 // plugin (`kubectl certsync ...`): the estate sorted by urgency, why an
-// object is not Ready and what to do, and what the next certificate change
-// would restart. It only reads.
+// object is not Ready and what to do, what the next certificate change
+// would restart, and verify or renew now. Only verify and renew write: one
+// annotation on the CertSync.
 //
 //	go install certsync.io/certsync/cmd/kubectl-certsync@latest
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -22,12 +24,18 @@ import (
 	"certsync.io/certsync/api/v1alpha1"
 )
 
-const usage = `kubectl certsync: the on-call's view of certsync (reads only).
+const usage = `kubectl certsync: the on-call's view of certsync.
 
 Commands:
   status [-A] [-n NS] [-o table|json|yaml]   every CertSync and SecretSync, most urgent first
   why NAME [-n NS]                           conditions, sources, last events, and what to do
   plan NAME [-n NS] [-o table|json|yaml]     what the next certificate change would restart, and in which batches
+  verify NAME [-n NS] [--timeout 2m]         verify every pod now and wait for the result (CertSync)
+  renew NAME [-n NS] [--timeout 2m]          read every source now; re-issue cert-manager Certificates like cmctl (CertSync)
+
+status, why and plan only read; verify and renew set an annotation the operator
+serves (certsync.io/verify-requested-at, certsync.io/renew-requested-at) and wait
+until status.lastHandledRequests says it was served.
 
 Flags:
 `
@@ -36,6 +44,7 @@ Flags:
 type options struct {
 	kubeconfig, context, namespace, output string
 	allNamespaces                          bool
+	timeout                                time.Duration
 }
 
 func main() {
@@ -53,6 +62,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVarP(&o.namespace, "namespace", "n", "", "namespace (default: the context's)")
 	fs.BoolVarP(&o.allNamespaces, "all-namespaces", "A", false, "status: every namespace")
 	fs.StringVarP(&o.output, "output", "o", "table", "table, json or yaml")
+	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "verify, renew: how long to wait for the operator")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, usage)
 		fs.PrintDefaults()
@@ -75,7 +85,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cmd, rest := rest[0], rest[1:]
-	needName := cmd == "why" || cmd == "plan"
+	needName := cmd == "why" || cmd == "plan" || cmd == "verify" || cmd == "renew"
 	switch {
 	case cmd != "status" && !needName:
 		fmt.Fprintf(stderr, "error: unknown command %q\n", cmd)
@@ -93,7 +103,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "error: %v\n", err)
 		return 1
 	}
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, o.timeout+time.Minute)
 	defer cancel()
 	now := time.Now()
 	switch cmd {
@@ -106,6 +116,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = why(ctx, c, ns, rest[0], now, stdout)
 	case "plan":
 		err = plan(ctx, c, ns, rest[0], o.output, stdout)
+	case "verify":
+		err = verifyCmd(ctx, c, ns, rest[0], o.timeout, stdout)
+	case "renew":
+		err = renewCmd(ctx, c, ns, rest[0], o.timeout, stdout)
+	}
+	if errors.Is(err, errNotVerified) {
+		return 3
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "error: %v\n", err)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -21,11 +22,17 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	crcache "sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"certsync.io/certsync/api/v1alpha1"
+	"certsync.io/certsync/controllers"
+	"certsync.io/certsync/internal/certs/certstest"
 	"certsync.io/certsync/test/cluster"
 )
 
@@ -85,7 +92,46 @@ func runMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := startOperator(ctx, user.Config(), scheme); err != nil {
+		fmt.Fprintln(os.Stderr, "operator:", err)
+		return 1
+	}
 	return m.Run()
+}
+
+// operatorNS is the only namespace the in-process operator watches: the
+// other tests write status themselves, which it would overwrite.
+const operatorNS = "plugin-operator"
+
+// startOperator runs certsync's controllers, as main.go does, for operatorNS.
+func startOperator(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme) error {
+	utilruntime.Must(cmapi.AddToScheme(scheme))
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return err
+	}
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNS}}); err != nil {
+		return err
+	}
+	opts := controllers.ManagerOptions(scheme)
+	opts.Cache.DefaultNamespaces = map[string]crcache.Config{operatorNS: {}}
+	opts.Metrics = metricsserver.Options{BindAddress: "0"}
+	opts.HealthProbeBindAddress = "0"
+	mgr, err := ctrl.NewManager(cfg, opts)
+	if err != nil {
+		return err
+	}
+	if err := controllers.SetupWithManager(mgr, controllers.Options{}); err != nil {
+		return err
+	}
+	go func() {
+		if err := mgr.Start(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "operator stopped:", err)
+		}
+	}()
+	return nil
 }
 
 // plugin runs the built binary against the test cluster.
@@ -382,3 +428,63 @@ func resourceVersions(t *testing.T, ns string) map[string]string {
 }
 
 func intstrFromInt(i int) intstr.IntOrString { return intstr.FromInt(i) }
+
+func TestVerifyAndRenewAreServedByTheOperator(t *testing.T) {
+	ctx := context.Background()
+	ns := operatorNS
+	pair := certstest.New(t, certstest.WithDNSNames("mail.example.com"), certstest.WithSerial(7),
+		certstest.WithValidity(time.Now().Add(-time.Hour), time.Now().Add(90*24*time.Hour)))
+	src := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "legacy"},
+		Data: map[string][]byte{"tls.crt": pair.ChainPEM, "tls.key": pair.KeyPEM}}
+	if err := k8s.Create(ctx, src); err != nil {
+		t.Fatal(err)
+	}
+	cs := &v1alpha1.CertSync{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "mail"},
+		Spec: v1alpha1.CertSyncSpec{
+			Sources: []v1alpha1.CertSource{{Name: "legacy", Secret: &v1alpha1.SecretSource{Name: "legacy"}}},
+			Target:  v1alpha1.Target{SecretName: "mail-tls"},
+		},
+	}
+	if err := k8s.Create(ctx, cs); err != nil {
+		t.Fatal(err)
+	}
+
+	out, _, err := plugin(t, "renew", "mail", "-n", ns, "--timeout", "90s")
+	if err != nil {
+		t.Fatalf("renew: %v", err)
+	}
+	for _, want := range []string{"every source read again", "legacy", `Target holds the certificate from "legacy"`, "Synced=True"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("renew: missing %q", want)
+		}
+	}
+
+	// No pods: the request is served; the operator counts nothing to
+	// check as verified (reason NoPods). Stale pods (exit code 3) are
+	// covered by controllers' TestVerifyRequestProbesNow.
+	out, _, err = plugin(t, "verify", "mail", "-n", ns, "--timeout", "90s")
+	if err != nil {
+		t.Errorf("verify without pods: %v", err)
+	}
+	if !strings.Contains(out, "CertSync "+ns+"/mail: Verified=") || !strings.Contains(out, v1alpha1.ReasonNoPods) {
+		t.Errorf("verify output:\n%s", out)
+	}
+	var got v1alpha1.CertSync
+	if err := k8s.Get(ctx, client.ObjectKeyFromObject(cs), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Generation != 1 || got.Status.LastHandledRequests == nil ||
+		got.Status.LastHandledRequests.Verify != got.Annotations[v1alpha1.AnnotationVerifyRequested] ||
+		got.Status.LastHandledRequests.Renew != got.Annotations[v1alpha1.AnnotationRenewRequested] {
+		t.Errorf("requests not recorded as served: generation %d, annotations %v, status %+v", got.Generation, got.Annotations, got.Status.LastHandledRequests)
+	}
+
+	// An operator that does not answer (another namespace's CertSync, which
+	// it does not watch) makes the plugin give up with a hint.
+	other := namespace(t)
+	certSync(t, other, "mail", healthy(30, 1, 1, 0))
+	if _, stderr, err := plugin(t, "verify", "mail", "-n", other, "--timeout", "2s"); err == nil || !strings.Contains(stderr, "is the operator running?") {
+		t.Errorf("unserved request: %v %q", err, stderr)
+	}
+}
