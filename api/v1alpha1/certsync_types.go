@@ -542,6 +542,16 @@ type SourceStatus struct {
 	LastChecked *metav1.Time `json:"lastChecked,omitempty"`
 }
 
+// HandledRequests are the values of the request annotations last served.
+type HandledRequests struct {
+	// verify is the certsync.io/verify-requested-at value last served.
+	// +optional
+	Verify string `json:"verify,omitempty"`
+	// renew is the certsync.io/renew-requested-at value last served.
+	// +optional
+	Renew string `json:"renew,omitempty"`
+}
+
 // CertSyncStatus is the observed state of a CertSync.
 type CertSyncStatus struct {
 	// observedGeneration is the spec generation this status describes.
@@ -585,6 +595,11 @@ type CertSyncStatus struct {
 	// +listType=atomic
 	// +optional
 	Restarts []RestartRecord `json:"restarts,omitempty"`
+
+	// lastHandledRequests records the verify and renew requests
+	// (annotations) served, so whoever asked knows when it is done.
+	// +optional
+	LastHandledRequests *HandledRequests `json:"lastHandledRequests,omitempty"`
 }
 
 // CertSync keeps a TLS Secret filled with the newest valid certificate from

@@ -16,6 +16,7 @@ import (
 	"certsync.io/certsync/internal/certs"
 	"certsync.io/certsync/internal/metrics"
 	"certsync.io/certsync/internal/probe"
+	"certsync.io/certsync/internal/requests"
 	"certsync.io/certsync/internal/selection"
 	"certsync.io/certsync/internal/sources"
 )
@@ -80,6 +81,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	}
 	s := newScope(&cs, r.Now(req.NamespacedName))
 	s.certificatesWatched = r.certManager
+	handled := cs.Status.LastHandledRequests
+	if handled == nil {
+		handled = &v1alpha1.HandledRequests{}
+	}
+	if v, ok := requests.Pending(cs.Annotations, v1alpha1.AnnotationVerifyRequested, handled.Verify); ok {
+		s.verifyRequest = v
+	}
+	if v, ok := requests.Pending(cs.Annotations, v1alpha1.AnnotationRenewRequested, handled.Renew); ok {
+		s.renewRequest = v
+	}
 	orig := cs.DeepCopy()
 	defer func() { res, err = r.finish(ctx, orig, s, res, err) }()
 

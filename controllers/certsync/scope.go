@@ -61,6 +61,9 @@ type scope struct {
 	certificatesWatched bool
 	// live reads pods and workloads uncached; set on first use (verify).
 	live *liveView
+	// verifyRequest and renewRequest are the request annotations' values
+	// not served yet, "" when none (Reconcile).
+	verifyRequest, renewRequest string
 }
 
 // newScope starts a reconcile of cs at now.

@@ -48,7 +48,29 @@ func setStatus(s *scope) {
 		setExpiringSoon(s)
 	}
 	setReady(s.cs)
+	setHandledRequests(s)
 	health.SetCertSync(s.cs)
+}
+
+// setHandledRequests records the requests this reconcile served: a renew
+// once the sources were read again (setStatus runs only after the sync
+// phase), a verify once the verification ran.
+func setHandledRequests(s *scope) {
+	st := &s.cs.Status
+	if s.renewRequest == "" && (s.verifyRequest == "" || !s.verifiedDone) {
+		return
+	}
+	h := v1alpha1.HandledRequests{}
+	if st.LastHandledRequests != nil {
+		h = *st.LastHandledRequests
+	}
+	if s.renewRequest != "" {
+		h.Renew = s.renewRequest
+	}
+	if s.verifyRequest != "" && s.verifiedDone {
+		h.Verify = s.verifyRequest
+	}
+	st.LastHandledRequests = &h
 }
 
 // setPods records the verification counts; lastVerifiedTime moves only when

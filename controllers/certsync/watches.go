@@ -21,6 +21,7 @@ import (
 	"certsync.io/certsync/api/v1alpha1"
 	"certsync.io/certsync/controllers/engine"
 	"certsync.io/certsync/internal/probe"
+	"certsync.io/certsync/internal/requests"
 	"certsync.io/certsync/internal/rollout"
 	"certsync.io/certsync/internal/sources"
 )
@@ -38,7 +39,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return err
 	}
 	b := ctrl.NewControllerManagedBy(mgr).
-		For(&v1alpha1.CertSync{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// Spec changes, and the verify and renew request annotations.
+		For(&v1alpha1.CertSync{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, requests.Predicate()))).
 		// Metadata only: every Secret event is seen, no Secret data is cached.
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.certSyncsForSecret)).
 		// Pods are cached stripped to what certsync reads (ManagerOptions).

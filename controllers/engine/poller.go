@@ -124,6 +124,18 @@ func (p *Poller) Poll(ctx context.Context, key PollKey, cfg sources.HTTPSConfig,
 	return st.poll
 }
 
+// Expire makes a source due now, bypassing its refreshInterval or backoff
+// (a `kubectl certsync renew`); its outcome and cache are kept, so an
+// unchanged body is still a cheap conditional request.
+func (p *Poller) Expire(key PollKey) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if st, ok := p.states[key]; ok {
+		st.poll.Next = time.Time{}
+		p.states[key] = st
+	}
+}
+
 func (p *Poller) jitter() float64 {
 	if p.Jitter != nil {
 		return p.Jitter()

@@ -208,26 +208,10 @@ func (r *Restarter) Roll(ctx context.Context, ro *Rollout) error {
 	return r.rollBarePods(ctx, ro)
 }
 
-// workloadsToRoll lists, without duplicates, the listed workloads and (in
-// Auto mode) the controllers of the pods that mount the target.
+// workloadsToRoll lists the workloads to restart: rollout.WorkloadsToRoll,
+// shared with `kubectl certsync plan`.
 func workloadsToRoll(ro *Rollout) []rollout.Workload {
-	var ws []rollout.Workload
-	add := func(w rollout.Workload) {
-		if !slices.Contains(ws, w) {
-			ws = append(ws, w)
-		}
-	}
-	for _, ref := range ro.Spec.Workloads {
-		add(rollout.Workload{Kind: ref.Kind, Name: ref.Name})
-	}
-	if Mode(ro.Spec) == v1alpha1.RolloutAuto {
-		for _, p := range ro.UsingPods {
-			if w := rollout.WorkloadOf(p); w.Kind == "Deployment" || w.Kind == "StatefulSet" || w.Kind == "DaemonSet" {
-				add(w)
-			}
-		}
-	}
-	return ws
+	return rollout.WorkloadsToRoll(ro.Spec, ro.UsingPods)
 }
 
 func (r *Restarter) rollWorkload(ctx context.Context, ro *Rollout, w rollout.Workload) error {
