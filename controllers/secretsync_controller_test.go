@@ -33,6 +33,7 @@ func ssHash(id, secret string) string {
 }
 
 func TestSecretSyncSyncsAndRenames(t *testing.T) {
+	t.Parallel()
 	g := NewWithT(t)
 	ns := ssStart(t)
 	mustCreate(t, ssSource(ns, "legacy", ssCreds("app", "s3cret", "unrelated", "not copied")))
@@ -68,6 +69,7 @@ func TestSecretSyncSyncsAndRenames(t *testing.T) {
 }
 
 func TestSecretSyncUpdatesAndKeepsForeignKeys(t *testing.T) {
+	t.Parallel()
 	g := NewWithT(t)
 	ns := ssStart(t)
 	mustCreate(t, ssSource(ns, "legacy", ssCreds("app", "v1")))
@@ -102,6 +104,7 @@ func TestSecretSyncUpdatesAndKeepsForeignKeys(t *testing.T) {
 }
 
 func TestSecretSyncNeverTakesOver(t *testing.T) {
+	t.Parallel()
 	g := NewWithT(t)
 	ns := ssStart(t)
 	mustCreate(t, ssSource(ns, "legacy", ssCreds("app", "s3cret")))
@@ -135,6 +138,7 @@ func TestSecretSyncNeverTakesOver(t *testing.T) {
 }
 
 func TestSecretSyncNeverWipes(t *testing.T) {
+	t.Parallel()
 	g := NewWithT(t)
 	ns := ssStart(t)
 	src := ssSource(ns, "legacy", ssCreds("app", "s3cret"))
@@ -181,6 +185,7 @@ func TestSecretSyncNeverWipes(t *testing.T) {
 }
 
 func TestSecretSyncDeletedKeepsTarget(t *testing.T) {
+	t.Parallel()
 	g := NewWithT(t)
 	ns := ssStart(t)
 	mustCreate(t, ssSource(ns, "legacy", ssCreds("app", "s3cret")))
@@ -201,6 +206,7 @@ func TestSecretSyncDeletedKeepsTarget(t *testing.T) {
 }
 
 func TestSecretSyncCrossNamespaceNeedsConsent(t *testing.T) {
+	t.Parallel()
 	g := NewWithT(t)
 	ns := ssStart(t)
 	idp := newNamespace(t)
@@ -219,6 +225,7 @@ func TestSecretSyncCrossNamespaceNeedsConsent(t *testing.T) {
 }
 
 func TestSecretSyncExpiryFrom(t *testing.T) {
+	t.Parallel()
 	ns := ssStart(t)
 	notAfter := time.Now().Add(400 * 24 * time.Hour).UTC().Truncate(time.Second)
 	fixed := metav1.NewTime(notAfter)
@@ -255,6 +262,7 @@ func TestSecretSyncExpiryFrom(t *testing.T) {
 }
 
 func TestSecretSyncNewestExpiryWins(t *testing.T) {
+	t.Parallel()
 	g := NewWithT(t)
 	ns := ssStart(t)
 	in := func(d time.Duration) string { return time.Now().Add(d).UTC().Format(time.RFC3339) }
@@ -304,6 +312,7 @@ func TestSecretSyncNewestExpiryWins(t *testing.T) {
 }
 
 func TestSecretSyncExpiryWindows(t *testing.T) {
+	t.Parallel()
 	g := NewWithT(t)
 	ns := ssStart(t)
 	t0 := ssClock(ns).Now()
@@ -393,6 +402,7 @@ func ssWorkload(t *testing.T, ns string) *appsv1.Deployment {
 }
 
 func TestSecretSyncRestartsConsumersOncePerValue(t *testing.T) {
+	t.Parallel()
 	g := NewWithT(t)
 	ns := ssStart(t)
 	ssWorkload(t, ns)
@@ -436,6 +446,7 @@ func TestSecretSyncRestartsConsumersOncePerValue(t *testing.T) {
 }
 
 func TestSecretSyncSteadyStateMakesNoWrites(t *testing.T) {
+	t.Parallel()
 	g := NewWithT(t)
 	ns := ssStart(t)
 	ssWorkload(t, ns)
@@ -453,11 +464,11 @@ func TestSecretSyncSteadyStateMakesNoWrites(t *testing.T) {
 		return stable
 	}, eventually, time.Second).Should(BeTrue())
 
-	start := ssReconciles(t)
+	start := reconciles.finished("secretsync", ns)
 	for range 5 {
 		ssPoke(t, ns, "legacy")
 	}
-	g.Expect(ssReconciles(t) - start).To(BeNumerically(">=", 5))
+	g.Expect(reconciles.finished("secretsync", ns) - start).To(BeNumerically(">=", 5))
 	g.Expect(writes.get(ns)).To(Equal(settled), "steady state must make no API writes")
 }
 
@@ -530,6 +541,7 @@ func (te *tokenEndpoint) caPEM() []byte {
 }
 
 func TestSecretSyncOAuth2Verification(t *testing.T) {
+	t.Parallel()
 	g := NewWithT(t)
 	ns := ssStart(t)
 	const goodSecret = "good+secret/with:specials"
@@ -621,6 +633,7 @@ func TestSecretSyncOAuth2Verification(t *testing.T) {
 }
 
 func TestSecretSyncCRDValidation(t *testing.T) {
+	t.Parallel()
 	ns := ssStart(t)
 	neg := metav1.Duration{Duration: -time.Hour}
 	at := metav1.NewTime(time.Now())

@@ -177,6 +177,7 @@ func ssWaitSettled(t *testing.T, ns string) int64 {
 // that transfer no body and write nothing; a new body is synced at the next
 // refresh; a rotated token is used at once.
 func TestSecretSyncHTTPSJSON(t *testing.T) {
+	t.Parallel()
 	g := NewWithT(t)
 	ns := ssStart(t)
 	notAfter := time.Now().Add(90 * 24 * time.Hour).UTC().Truncate(time.Second)
@@ -263,6 +264,7 @@ func TestSecretSyncHTTPSJSON(t *testing.T) {
 // A Raw body is the value of the single key "body"; a web page served in
 // its place is refused and the target keeps its value.
 func TestSecretSyncHTTPSRaw(t *testing.T) {
+	t.Parallel()
 	g := NewWithT(t)
 	ns := ssStart(t)
 	v := newVaultServer(t, "application/octet-stream", []byte("raw-t0ken-s3cret"))
@@ -297,6 +299,7 @@ func TestSecretSyncHTTPSRaw(t *testing.T) {
 // not on every reconcile; the secret is synced again once the endpoint is
 // back.
 func TestSecretSyncHTTPSOutageAndRecovery(t *testing.T) {
+	t.Parallel()
 	g := NewWithT(t)
 	ns := ssStart(t)
 	v := newVaultServer(t, "application/json", vaultJSON("mailer", "s3cret-v1", time.Now().Add(90*24*time.Hour)))
@@ -342,6 +345,7 @@ func TestSecretSyncHTTPSOutageAndRecovery(t *testing.T) {
 // A JSON body whose paths are missing or address an object: refused with
 // the path named, the target untouched (here: never created).
 func TestSecretSyncHTTPSJSONRefusals(t *testing.T) {
+	t.Parallel()
 	g := NewWithT(t)
 	ns := ssStart(t)
 	v := newVaultServer(t, "application/json", []byte(`{"data":{"client_id":"mailer","client_secret":{"value":"s3cret"}}}`))
@@ -368,6 +372,7 @@ func TestSecretSyncHTTPSJSONRefusals(t *testing.T) {
 }
 
 func TestSecretSyncHTTPSValidation(t *testing.T) {
+	t.Parallel()
 	ns := ssStart(t)
 	at := metav1.NewTime(time.Now())
 	https := func(mods ...func(*v1alpha1.SecretSyncHTTPSSource)) *v1alpha1.SecretSyncHTTPSSource {

@@ -256,7 +256,7 @@ func TestMain(m *testing.M) {
 }
 
 func runSuite(m *testing.M) int {
-	logf.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapLevel())))
+	logf.SetLogger(withReconcileCounts(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapLevel()))))
 	utilruntime.Must(clientgoscheme.AddToScheme(testScheme))
 	utilruntime.Must(v1alpha1.AddToScheme(testScheme))
 	utilruntime.Must(cmapi.AddToScheme(testScheme))

@@ -52,8 +52,8 @@ type scope struct {
 	// used (gatherPods).
 	verifyPods  []*corev1.Pod
 	selectorErr error
-	// rolled and verified: those phases completed (rollout, verify).
-	rolled, verifiedDone bool
+	// verifiedDone: the verify phase completed (the rollout's is ro.Done).
+	verifiedDone bool
 	// verify is what the verify phase found (verify).
 	verify verifyState
 	// certificatesWatched: cert-manager's Certificates wake their

@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"certsync.io/certsync/api/v1alpha1"
 	"certsync.io/certsync/controllers/engine"
@@ -18,6 +19,21 @@ import (
 	"certsync.io/certsync/internal/target"
 	"certsync.io/certsync/internal/verification"
 )
+
+// record is what engine.FinishSynced stores, announces and observes of a
+// reconcile that got to its sync phase, whichever phase it then reached:
+// the status (only the parts of the phases that ran), the events, then
+// the metrics.
+func (r *Reconciler) record(orig *v1alpha1.CertSync, s *scope) engine.Record {
+	setStatus(s)
+	return engine.Record{
+		Orig: orig, Obj: s.cs,
+		StatusOf:    func(o client.Object) any { return o.(*v1alpha1.CertSync).Status },
+		Actions:     actionEvents(s),
+		Transitions: transitionEvents(orig, s.cs, s),
+		Observe:     func(err error) { r.recordMetrics(orig, s, err) },
+	}
+}
 
 // setStatus records what the reconcile found and did. Every field derives
 // from the scope alone, so an unchanged world yields an identical status and
@@ -39,7 +55,7 @@ func setStatus(s *scope) {
 		setPods(s)
 		setRolledOut(s)
 		setVerified(s)
-	} else if s.rolled {
+	} else if s.ro.Done {
 		setRolledOut(s)
 	}
 	if s.verifiedDone {

@@ -47,8 +47,6 @@ type scope struct {
 	// ro is the rollout: the pods that use the target (gatherPods), what
 	// was restarted and evicted (rollout).
 	ro engine.Rollout
-	// rolled: the rollout phase completed (rollout).
-	rolled bool
 	// verify is the token check, nil when none is configured (verify).
 	verify *tokenCheck
 }
