@@ -9,6 +9,11 @@ grep -rl --include='*_test.go' -E '^func Fuzz[A-Za-z0-9_]+\(' . | sort | while r
   pkg=./$(dirname "${file#./}")
   grep -oE '^func Fuzz[A-Za-z0-9_]+' "$file" | sed 's/^func //' | while read -r target; do
     echo "fuzz: $pkg $target for $fuzztime"
-    go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg" 2>&1 | tail -n 3
+    # The whole output when it fails: the failing input and its message.
+    if ! out=$(go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg" 2>&1); then
+      echo "$out"
+      exit 1
+    fi
+    echo "$out" | tail -n 3
   done
 done

@@ -57,10 +57,7 @@ func decodePKCS12(data []byte, password string) (certPEM, keyPEM, caPEM []byte, 
 	if err := sniffNotPKCS12(data); err != nil {
 		return nil, nil, nil, err
 	}
-	if err := checkPKCS12Cost(data); err != nil {
-		return nil, nil, nil, err
-	}
-	if err := checkEncryptedSafesCost(data, password); err != nil {
+	if err := checkCost(data, password); err != nil {
 		return nil, nil, nil, err
 	}
 	key, leaf, others, err := decodeChain(data, password)
@@ -85,19 +82,26 @@ func decodePKCS12(data []byte, password string) (certPEM, keyPEM, caPEM []byte, 
 // is what DecodePKCS12 checks first, for callers that decode with go-pkcs12
 // themselves (an existing keystore.p12 of a target). The error is an *Error.
 func CheckPKCS12Cost(data []byte, password string) error {
-	if err := checkPKCS12Cost(data); err != nil {
-		return err
-	}
-	if err := checkEncryptedSafesCost(data, password); err != nil {
+	if err := checkCost(data, password); err != nil {
 		return err
 	}
 	return nil
 }
 
+// checkCost checks the outside of the file, then the inside of its
+// encrypted safes, against one budget.
+func checkCost(data []byte, password string) *Error {
+	outside, err := checkPKCS12Cost(data)
+	if err != nil {
+		return err
+	}
+	return checkEncryptedSafesCost(data, password, outside)
+}
+
 // DecodeChainGuarded is pkcs12.DecodeChain after CheckPKCS12Cost, with a
 // decoder panic turned into an error.
 func DecodeChainGuarded(data []byte, password string) (key any, leaf *x509.Certificate, cas []*x509.Certificate, err error) {
-	if err := CheckPKCS12Cost(data, password); err != nil {
+	if err := checkCost(data, password); err != nil {
 		return nil, nil, nil, err
 	}
 	return decodeChain(data, password)
@@ -122,8 +126,12 @@ func DecodeTrustStoreGuarded(data []byte, password string) (cas []*x509.Certific
 // encrypted safe carries parameters nobody can see before decryption, and
 // the tenant who wrote the file also holds its password. The safes' own
 // parameters have been checked by then, so decrypting them is bounded.
-func checkEncryptedSafesCost(data []byte, password string) *Error {
-	plains, err := pkcs12safe.EncryptedSafes(data, password, maxPKCS12Iterations)
+//
+// outside is the scan of the outside: the decryptions here, and the
+// derivations the scan finds inside, count against the same total.
+func checkEncryptedSafesCost(data []byte, password string, outside *costScan) *Error {
+	budget := &pkcs12safe.Budget{PerDerivation: int(maxPKCS12Iterations), Remaining: int(maxPKCS12TotalIterations - outside.total)}
+	plains, err := pkcs12safe.EncryptedSafes(data, password, budget)
 	switch {
 	case errors.Is(err, pkcs12safe.ErrTooCostly):
 		return tooCostly("key derivation iterations", maxPKCS12Iterations)
@@ -131,10 +139,9 @@ func checkEncryptedSafesCost(data []byte, password string) *Error {
 		return classifyPKCS12Error(pkcs12.ErrDecryption, password)
 	}
 	for _, p := range plains {
-		s := costScan{}
-		s.walk(p, 0)
-		if s.err != nil {
-			return s.err
+		outside.walk(p, 0)
+		if outside.err != nil {
+			return outside.err
 		}
 	}
 	return nil
@@ -333,7 +340,16 @@ func rsaTooLarge(c *x509.Certificate) bool {
 // without a cap a file of a few hundred bytes could keep a reconcile busy
 // for hours. Tools write 2048 (OpenSSL, go-pkcs12) or 2000 to 10000
 // (Windows, Java); even OWASP's 600000 for PBKDF2-SHA256 stays inside.
-const maxPKCS12Iterations = 1_000_000
+//
+// maxPKCS12TotalIterations caps the sum over the whole file (MAC, safes,
+// bags): without it a file could repeat a costly derivation in as many
+// safes and bags as it likes. A real file derives three or four keys.
+// Both are variables only so that the fuzz target can make each input
+// cheap; nothing else changes them.
+var (
+	maxPKCS12Iterations      int64 = 1_000_000
+	maxPKCS12TotalIterations int64 = 3_000_000
+)
 
 // maxPBKDF2KeyLength caps the key length PBMAC1 takes from the file: the
 // work grows with it, and no HMAC key is usefully longer than SHA-512's
@@ -356,16 +372,35 @@ var (
 // MAC. It leaves structural errors to the decoder, whose messages are
 // better. Parameters inside an encrypted safe cannot be seen before
 // decryption: checkEncryptedSafesCost decrypts the safes and scans them.
-func checkPKCS12Cost(der []byte) *Error {
-	if err := checkMACIterations(der); err != nil {
-		return err
+func checkPKCS12Cost(der []byte) (*costScan, *Error) {
+	s := &costScan{}
+	if err := s.checkMACIterations(der); err != nil {
+		return nil, err
 	}
-	s := costScan{}
 	s.walk(der, 0)
-	return s.err
+	return s, s.err
 }
 
-type costScan struct{ err *Error }
+// costScan sums the iterations of every derivation it sees (total) and
+// stops at the first that is too costly (err).
+type costScan struct {
+	total int64
+	err   *Error
+}
+
+// count checks one iteration count against the per-derivation cap and
+// adds it to the file's total.
+func (s *costScan) count(v asn1.RawValue, what string) *Error {
+	n, err := checkCount(v, maxPKCS12Iterations, what)
+	if err != nil {
+		return err
+	}
+	s.total += n
+	if s.total > maxPKCS12TotalIterations {
+		return tooCostly("key derivation iterations in all", maxPKCS12TotalIterations)
+	}
+	return nil
+}
 
 func (s *costScan) walk(data []byte, depth int) {
 	for len(data) > 0 && s.err == nil && depth <= maxScanDepth {
@@ -400,17 +435,17 @@ func (s *costScan) checkAlgorithm(seq []byte) {
 		// pbeParams ::= SEQUENCE { salt OCTET STRING, iterations INTEGER }
 		fields := sequenceFields(params)
 		if len(fields) >= 2 {
-			s.err = checkCount(fields[1], maxPKCS12Iterations, "key derivation iterations")
+			s.err = s.count(fields[1], "key derivation iterations")
 		}
 	case oid.Equal(oidPBKDF2):
 		// PBKDF2-params ::= SEQUENCE { salt, iterationCount INTEGER,
 		//   keyLength INTEGER OPTIONAL, prf AlgorithmIdentifier DEFAULT ... }
 		fields := sequenceFields(params)
 		if len(fields) >= 2 {
-			s.err = checkCount(fields[1], maxPKCS12Iterations, "PBKDF2 iterations")
+			s.err = s.count(fields[1], "PBKDF2 iterations")
 		}
 		if s.err == nil && len(fields) >= 3 {
-			s.err = checkCount(fields[2], maxPBKDF2KeyLength, "PBKDF2 key length")
+			_, s.err = checkCount(fields[2], maxPBKDF2KeyLength, "PBKDF2 key length")
 		}
 	}
 }
@@ -418,7 +453,7 @@ func (s *costScan) checkAlgorithm(seq []byte) {
 // checkMACIterations checks the iteration count of the PFX's MacData:
 // PFX ::= SEQUENCE { version, authSafe, macData SEQUENCE { mac, macSalt,
 // iterations INTEGER DEFAULT 1 } OPTIONAL }.
-func checkMACIterations(der []byte) *Error {
+func (s *costScan) checkMACIterations(der []byte) *Error {
 	pfx := sequenceFields(der)
 	if len(pfx) < 3 {
 		return nil
@@ -427,7 +462,7 @@ func checkMACIterations(der []byte) *Error {
 	if len(mac) < 3 {
 		return nil
 	}
-	return checkCount(mac[2], maxPKCS12Iterations, "MAC iterations")
+	return s.count(mac[2], "MAC iterations")
 }
 
 // sequenceFields returns the elements of the SEQUENCE at the start of der,
@@ -451,9 +486,9 @@ func sequenceFields(der []byte) []asn1.RawValue {
 
 // checkCount refuses an INTEGER above limit. Anything that is not a small
 // INTEGER is left to the decoder, except a positive one too long to be small.
-func checkCount(v asn1.RawValue, limit int64, what string) *Error {
+func checkCount(v asn1.RawValue, limit int64, what string) (int64, *Error) {
 	if v.Class != asn1.ClassUniversal || v.Tag != asn1.TagInteger || v.IsCompound || len(v.Bytes) == 0 || v.Bytes[0]&0x80 != 0 {
-		return nil
+		return 0, nil
 	}
 	var n int64
 	if len(v.Bytes) <= 8 {
@@ -462,9 +497,9 @@ func checkCount(v asn1.RawValue, limit int64, what string) *Error {
 		}
 	}
 	if len(v.Bytes) > 8 || n > limit {
-		return tooCostly(what, limit)
+		return 0, tooCostly(what, limit)
 	}
-	return nil
+	return n, nil
 }
 
 func tooCostly(what string, limit int64) *Error {

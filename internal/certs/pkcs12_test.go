@@ -430,3 +430,23 @@ func TestDecodePKCS12RefusesHugeInnerIterationsFast(t *testing.T) {
 		t.Error("DecodeChainGuarded accepted the file")
 	}
 }
+
+// Derivations each under the cap are refused when their sum is not: a
+// file must not buy unbounded work by repeating a costly derivation.
+func TestDecodePKCS12ChargesTheTotal(t *testing.T) {
+	pair := certstest.New(t)
+	pfx, err := pkcs12.Modern.WithIterations(600).Encode(pair.Key, pair.Cert, nil, "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	restore := certs.SetPKCS12Limits(1000, 1000)
+	_, _, _, err = certs.DecodePKCS12(pfx, "pw")
+	restore()
+	if e := reasonOf(t, err); e.Reason != certs.ReasonPKCS12Invalid || !strings.Contains(e.Message, "in all") {
+		t.Fatalf("got %v, want %s about the total", err, certs.ReasonPKCS12Invalid)
+	}
+	defer certs.SetPKCS12Limits(1000, 10_000)()
+	if _, _, _, err := certs.DecodePKCS12(pfx, "pw"); err != nil {
+		t.Fatalf("within both caps: %v", err)
+	}
+}

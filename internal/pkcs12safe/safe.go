@@ -20,6 +20,24 @@ import (
 // (wrong password or damage), so the caller refuses the file.
 var ErrUndecryptable = errors.New("pkcs12: an encrypted safe cannot be decrypted with the configured password")
 
+// Budget bounds the key-derivation work of one file: each derivation may
+// take at most PerDerivation iterations, and all of them together at most
+// Remaining. A cap per derivation alone would let a file repeat a costly
+// derivation in as many safes and bags as it likes.
+type Budget struct {
+	PerDerivation int
+	Remaining     int
+}
+
+// spend charges times derivations of n iterations each.
+func (b *Budget) spend(n, times int) error {
+	if n < 0 || n > b.PerDerivation || n*times > b.Remaining {
+		return ErrTooCostly
+	}
+	b.Remaining -= n * times
+	return nil
+}
+
 // ErrTooCostly means an encrypted safe asks for more key-derivation work
 // than the caller allows.
 var ErrTooCostly = errors.New("pkcs12: an encrypted safe asks for too many key derivation iterations")
@@ -87,12 +105,12 @@ type pbkdf2Params struct {
 // encryptedData safe of the PFX der. Structures it cannot read, and
 // algorithms it does not know, are left to the decoder (which fails on them
 // before it derives any key bag's key): they yield no plaintext and no
-// error. A safe asking for more than maxIterations iterations yields
+// error. A safe asking for more work than budget allows yields
 // ErrTooCostly; one that does not decrypt yields ErrUndecryptable.
 //
 // The password candidates are the decoder's: the BMPString of password and,
 // for an empty password, also no bytes at all.
-func EncryptedSafes(der []byte, password string, maxIterations int) ([][]byte, error) {
+func EncryptedSafes(der []byte, password string, budget *Budget) ([][]byte, error) {
 	var pfx pfxPdu
 	if rest, err := asn1.Unmarshal(der, &pfx); err != nil || len(rest) != 0 || !pfx.AuthSafe.ContentType.Equal(oidData) {
 		return nil, nil
@@ -122,7 +140,7 @@ func EncryptedSafes(der []byte, password string, maxIterations int) ([][]byte, e
 		if rest, err := asn1.Unmarshal(ci.Content.Bytes, &ed); err != nil || len(rest) != 0 || ed.Version != 0 {
 			return nil, nil
 		}
-		plain, err := decryptAny(ed.EncryptedContentInfo, candidates, maxIterations)
+		plain, err := decryptAny(ed.EncryptedContentInfo, candidates, budget)
 		switch {
 		case errors.Is(err, errUnsupported):
 			return nil, nil
@@ -136,10 +154,10 @@ func EncryptedSafes(der []byte, password string, maxIterations int) ([][]byte, e
 	return out, nil
 }
 
-func decryptAny(info encryptedContentInfo, candidates [][]byte, maxIterations int) ([]byte, error) {
+func decryptAny(info encryptedContentInfo, candidates [][]byte, budget *Budget) ([]byte, error) {
 	var last error
 	for _, pw := range candidates {
-		plain, err := decrypt(info, pw, maxIterations)
+		plain, err := decrypt(info, pw, budget)
 		if err == nil {
 			return plain, nil
 		}
@@ -151,8 +169,8 @@ func decryptAny(info encryptedContentInfo, candidates [][]byte, maxIterations in
 	return nil, last
 }
 
-func decrypt(info encryptedContentInfo, password []byte, maxIterations int) ([]byte, error) {
-	block, iv, err := cipherFor(info.ContentEncryptionAlgorithm, password, maxIterations)
+func decrypt(info encryptedContentInfo, password []byte, budget *Budget) ([]byte, error) {
+	block, iv, err := cipherFor(info.ContentEncryptionAlgorithm, password, budget)
 	if err != nil {
 		return nil, err
 	}
@@ -175,9 +193,9 @@ func decrypt(info encryptedContentInfo, password []byte, maxIterations int) ([]b
 	return plain[:len(plain)-pad], nil
 }
 
-func cipherFor(alg pkix.AlgorithmIdentifier, password []byte, maxIterations int) (cipher.Block, []byte, error) {
+func cipherFor(alg pkix.AlgorithmIdentifier, password []byte, budget *Budget) (cipher.Block, []byte, error) {
 	if alg.Algorithm.Equal(oidPBES2) {
-		return pbes2CipherFor(alg, password, maxIterations)
+		return pbes2CipherFor(alg, password, budget)
 	}
 	var keyLen int
 	var create func(key []byte) (cipher.Block, error)
@@ -195,8 +213,9 @@ func cipherFor(alg pkix.AlgorithmIdentifier, password []byte, maxIterations int)
 	if rest, err := asn1.Unmarshal(alg.Parameters.FullBytes, &params); err != nil || len(rest) != 0 {
 		return nil, nil, errUnsupported
 	}
-	if params.Iterations > maxIterations {
-		return nil, nil, ErrTooCostly
+	// Two derivations: the key and the IV.
+	if err := budget.spend(params.Iterations, 2); err != nil {
+		return nil, nil, err
 	}
 	key := pbkdf(sha1Sum, 20, 64, params.Salt, password, params.Iterations, 1, keyLen)
 	iv := pbkdf(sha1Sum, 20, 64, params.Salt, password, params.Iterations, 2, 8)
@@ -207,7 +226,7 @@ func cipherFor(alg pkix.AlgorithmIdentifier, password []byte, maxIterations int)
 	return block, iv, nil
 }
 
-func pbes2CipherFor(alg pkix.AlgorithmIdentifier, bmpPassword []byte, maxIterations int) (cipher.Block, []byte, error) {
+func pbes2CipherFor(alg pkix.AlgorithmIdentifier, bmpPassword []byte, budget *Budget) (cipher.Block, []byte, error) {
 	// PBES2 takes the password as UTF-8, not as a BMPString (RFC 8018 and
 	// go-pkcs12 alike).
 	password, err := decodeBMPString(bmpPassword)
@@ -222,8 +241,8 @@ func pbes2CipherFor(alg pkix.AlgorithmIdentifier, bmpPassword []byte, maxIterati
 	if rest, err := asn1.Unmarshal(params.Kdf.Parameters.FullBytes, &kdf); err != nil || len(rest) != 0 || kdf.Salt.Tag != asn1.TagOctetString {
 		return nil, nil, errUnsupported
 	}
-	if kdf.Iterations > maxIterations {
-		return nil, nil, ErrTooCostly
+	if err := budget.spend(kdf.Iterations, 1); err != nil {
+		return nil, nil, err
 	}
 	var prf func() hash.Hash
 	switch {

@@ -12,7 +12,7 @@ import (
 
 func TestEncryptedSafesShowsTheInnerKeyBag(t *testing.T) {
 	pfx := pkcs12test.HugeInnerIterations(1 << 30)
-	plains, err := pkcs12safe.EncryptedSafes(pfx, "", 1_000_000)
+	plains, err := pkcs12safe.EncryptedSafes(pfx, "", generous())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,15 +25,28 @@ func TestEncryptedSafesShowsTheInnerKeyBag(t *testing.T) {
 	}
 }
 
+func generous() *pkcs12safe.Budget {
+	return &pkcs12safe.Budget{PerDerivation: 1_000_000, Remaining: 3_000_000}
+}
+
+// A file may not repeat derivations that are each under the cap until
+// their sum is not.
+func TestEncryptedSafesChargesTheTotal(t *testing.T) {
+	pfx := pkcs12test.HugeInnerIterations(1 << 30)
+	if _, err := pkcs12safe.EncryptedSafes(pfx, "", &pkcs12safe.Budget{PerDerivation: 1_000_000, Remaining: 1}); !errors.Is(err, pkcs12safe.ErrTooCostly) {
+		t.Errorf("total budget spent: got %v, want ErrTooCostly", err)
+	}
+}
+
 func TestEncryptedSafesRefuses(t *testing.T) {
 	pfx := pkcs12test.HugeInnerIterations(1 << 30)
-	if _, err := pkcs12safe.EncryptedSafes(pfx, "", 100); !errors.Is(err, pkcs12safe.ErrTooCostly) {
+	if _, err := pkcs12safe.EncryptedSafes(pfx, "", &pkcs12safe.Budget{PerDerivation: 100, Remaining: 1_000_000}); !errors.Is(err, pkcs12safe.ErrTooCostly) {
 		t.Errorf("outer iterations above the cap: got %v, want ErrTooCostly", err)
 	}
-	if _, err := pkcs12safe.EncryptedSafes(pfx, "not the password", 1_000_000); !errors.Is(err, pkcs12safe.ErrUndecryptable) {
+	if _, err := pkcs12safe.EncryptedSafes(pfx, "not the password", generous()); !errors.Is(err, pkcs12safe.ErrUndecryptable) {
 		t.Errorf("wrong password: got %v, want ErrUndecryptable", err)
 	}
-	if got, err := pkcs12safe.EncryptedSafes([]byte("not DER"), "", 1_000_000); got != nil || err != nil {
+	if got, err := pkcs12safe.EncryptedSafes([]byte("not DER"), "", generous()); got != nil || err != nil {
 		t.Errorf("unreadable input: got %d plaintexts and %v, want neither (left to the decoder)", len(got), err)
 	}
 }
