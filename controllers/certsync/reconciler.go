@@ -339,10 +339,14 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.CertSync{}, secretRefIndex, secretRefs); err != nil {
 		return err
 	}
+	secrets, err := r.SecretSource(mgr, r.certSyncsForSecret, &v1alpha1.CertSyncList{})
+	if err != nil {
+		return err
+	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.CertSync{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		// Metadata only: every Secret event is seen, no Secret data is cached.
-		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.certSyncsForSecret)).
+		// Every Secret event is seen; no Secret is kept in memory.
+		WatchesRawSource(secrets).
 		// Pods are cached stripped to what certsync reads (ManagerOptions).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.certSyncsForPod)).
 		// Workload status tells when a rollout completes; these informers
@@ -352,7 +356,6 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&appsv1.DaemonSet{}, handler.EnqueueRequestsFromMapFunc(r.certSyncsForWorkload)).
 		WithOptions(r.ControllerOptions()).
 		Named("certsync")
-	var err error
 	if r.certManager, err = certificatesServed(mgr); err != nil {
 		return err
 	}

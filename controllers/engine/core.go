@@ -51,6 +51,9 @@ type Core struct {
 	// MaxConcurrentReconciles bounds the objects reconciled at once; 0
 	// means DefaultMaxConcurrentReconciles.
 	MaxConcurrentReconciles int
+	// WatchNamespaces restricts the Secret watch (SecretSource) to the
+	// namespaces the manager's cache watches; empty means the cluster.
+	WatchNamespaces []string
 }
 
 // Complete fills what was left unset from the manager.

@@ -300,10 +300,14 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.SecretSync{}, ssSecretRefIndex, secretSyncRefs); err != nil {
 		return err
 	}
+	secrets, err := r.SecretSource(mgr, r.secretSyncsForSecret, &v1alpha1.SecretSyncList{})
+	if err != nil {
+		return err
+	}
 	b := ctrl.NewControllerManagedBy(mgr).Named("secretsync").
 		For(&v1alpha1.SecretSync{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		// Metadata only: every Secret event is seen, no Secret data is cached.
-		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.secretSyncsForSecret)).
+		// Every Secret event is seen; no Secret is kept in memory.
+		WatchesRawSource(secrets).
 		// Bare pods are evicted as a CertSync's are: their events tell when.
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.secretSyncsForPod)).
 		WithOptions(r.ControllerOptions())

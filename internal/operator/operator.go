@@ -122,7 +122,7 @@ func NewManager(cfg *rest.Config, f *Flags, log logr.Logger) (ctrl.Manager, erro
 	if err != nil {
 		return nil, fmt.Errorf("creating the manager: %w", err)
 	}
-	if err := controllers.SetupWithManager(mgr, controllers.Options{VerifyConcurrency: f.VerifyConcurrency, MaxConcurrentReconciles: f.MaxConcurrentReconciles}); err != nil {
+	if err := controllers.SetupWithManager(mgr, controllers.Options{VerifyConcurrency: f.VerifyConcurrency, MaxConcurrentReconciles: f.MaxConcurrentReconciles, WatchNamespaces: f.WatchNamespaces}); err != nil {
 		return nil, err
 	}
 	ready := newReadiness(mgr, log)
