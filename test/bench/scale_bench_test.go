@@ -118,7 +118,9 @@ func BenchmarkScale(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	idle := time.Duration(envInt("CERTSYNC_SCALE_IDLE_SECONDS", 60)) * time.Second
+	// The idle window is one default verification interval, so that idle
+	// CPU includes one periodic verification of every pod.
+	idle := time.Duration(envInt("CERTSYNC_SCALE_IDLE_SECONDS", int(defaultInterval.Seconds()))) * time.Second
 	ctx, cancel := context.WithTimeout(b.Context(), 2*time.Hour)
 	defer cancel()
 	bin := buildOperator(b)
