@@ -80,6 +80,14 @@ alerts: ## Check and unit-test the Prometheus alert rules with promtool (built o
 fuzz: ## Run every fuzz target for FUZZTIME each (make fuzz FUZZTIME=5m for a longer run).
 	hack/fuzz.sh "$(FUZZTIME)"
 
+.PHONY: bench-scale
+bench-scale: ## Estate sweep on the local cluster (kwok, mail simulator): table + bench/scale.json. Larger points: CERTSYNC_SCALE_POINTS=1000x3/0,5000x3/0,100x3/50000.
+	CERTSYNC_CONTROLPLANE="$$(hack/controlplane.sh cluster)" go test -run '^$$' -bench 'BenchmarkScale$$' -benchtime 1x -timeout 3h -v ./test/bench/
+
+.PHONY: bench-compare
+bench-compare: ## Run the quick benchmarks and fail on a figure >20% (beyond noise) worse than bench/*.json.
+	hack/bench-compare.sh
+
 .PHONY: bench
 bench: ## Run the benchmarks (numbers quoted in closing notes).
 	CERTSYNC_CONTROLPLANE="$$(hack/controlplane.sh cluster)" go test -run '^$$' -bench . -benchtime 1x -timeout 30m ./...

@@ -27,10 +27,10 @@ import (
 // ManagerOptions returns the manager options certsync needs for memory to
 // scale with what it manages, not with the cluster:
 //
-//   - Secrets are never cached with their data. The client reads them straight
-//     from the API server (so an unlabelled Secret that exists is never
-//     mistaken for a missing one), and the watch that wakes CertSyncs is
-//     metadata-only.
+//   - Secrets are never cached. The client reads them straight from the API
+//     server (so an unlabelled Secret that exists is never mistaken for a
+//     missing one), and the watch that wakes CertSyncs and SecretSyncs keeps
+//     no store (engine.SecretSource): unrelated Secrets cost no memory.
 //   - Pods are cached with only what certsync reads: owners, volumes, the
 //     containers' ports and Secret references, phase, IP and readiness.
 //   - Cached metadata is stripped of managedFields and of the
@@ -90,6 +90,10 @@ type Options struct {
 	// Egress limits where HTTPS sources and token endpoints may connect;
 	// nil: the default policy (see engine.Core.EgressPolicy).
 	Egress *egress.Policy
+	// WatchNamespaces are the namespaces the manager's cache is restricted
+	// to (--watch-namespaces); the Secret watch follows them. Empty means
+	// the whole cluster.
+	WatchNamespaces []string
 }
 
 // SetupWithManager registers every certsync controller with mgr: one Core
@@ -97,7 +101,7 @@ type Options struct {
 func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	// Series appear on the manager's metrics endpoint.
 	rec := metrics.Register(nil)
-	core := engine.Core{Metrics: rec, MaxConcurrentReconciles: opts.MaxConcurrentReconciles, Egress: opts.Egress}
+	core := engine.Core{Metrics: rec, MaxConcurrentReconciles: opts.MaxConcurrentReconciles, Egress: opts.Egress, WatchNamespaces: opts.WatchNamespaces}
 	r := &certsync.Reconciler{Core: core, Prober: &probe.Prober{Concurrency: opts.VerifyConcurrency}}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the CertSync controller: %w", err)

@@ -247,11 +247,14 @@ func podsKeyOf(pods []*corev1.Pod) string {
 	return strings.Join(keys, ",")
 }
 
+// verifyInterval is the CertSync's interval, shortened by a fixed
+// per-object fraction (engine.SpreadInterval) so that CertSyncs created
+// together do not all re-verify in the same instant.
 func verifyInterval(cs *v1alpha1.CertSync) time.Duration {
 	if d := cs.Spec.Verify.Interval; d != nil && d.Duration >= 10*time.Second {
-		return d.Duration
+		return engine.SpreadInterval(d.Duration, cs.UID)
 	}
-	return defaultVerifyInterval
+	return engine.SpreadInterval(defaultVerifyInterval, cs.UID)
 }
 
 func serverName(cs *v1alpha1.CertSync) string {

@@ -39,10 +39,12 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	// the workload informers exist anyway because the rollout phase reads
 	// workloads cached. The verify and renew request annotations wake a
 	// CertSync as its spec does.
-	b := r.NewController(mgr, "certsync", &v1alpha1.CertSync{}, engine.Watches{
-		Secret: r.certSyncsForSecret, Pod: r.certSyncsForPod, Workload: r.certSyncsForWorkload,
+	b, err := r.NewController(mgr, "certsync", &v1alpha1.CertSync{}, engine.Watches{
+		Secret: r.certSyncsForSecret, List: &v1alpha1.CertSyncList{}, Pod: r.certSyncsForPod, Workload: r.certSyncsForWorkload,
 		Requests: requests.Predicate()})
-	var err error
+	if err != nil {
+		return err
+	}
 	if r.certManager, err = certificatesServed(mgr); err != nil {
 		return err
 	}

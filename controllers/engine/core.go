@@ -55,6 +55,9 @@ type Core struct {
 	// Egress is the policy for the URLs tenants choose (HTTPS sources,
 	// token endpoints); nil means the default policy (see EgressPolicy).
 	Egress *egress.Policy
+	// WatchNamespaces restricts the Secret watch (SecretSource) to the
+	// namespaces the manager's cache watches; empty means the cluster.
+	WatchNamespaces []string
 }
 
 // EgressPolicy returns Egress, or the default policy (link-local,

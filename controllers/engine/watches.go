@@ -15,6 +15,9 @@ import (
 type Watches struct {
 	// Secret wakes the objects that read or write the Secret.
 	Secret handler.MapFunc
+	// List is an empty list of the kind: after a gap in the Secret watch
+	// every object of the kind is woken (SecretSource).
+	List client.ObjectList
 	// Pod wakes the objects whose rollout (or verification) the pod
 	// belongs to: bare pods are evicted, and served certificates verified,
 	// when their events say so.
@@ -31,21 +34,25 @@ type Watches struct {
 
 // NewController begins the controller of a kind (named name, for objects
 // like obj) with what both kinds watch: their own objects when the spec
-// changes, Secrets as metadata only (every event seen, no Secret data
-// cached), pods and workloads. The kind adds its own watches and completes
-// it.
-func (c *Core) NewController(mgr ctrl.Manager, name string, obj client.Object, w Watches) *builder.Builder {
+// changes, every Secret event (mapped and dropped: no Secret is kept in
+// memory, see SecretSource), pods and workloads. The kind adds its own
+// watches and completes it.
+func (c *Core) NewController(mgr ctrl.Manager, name string, obj client.Object, w Watches) (*builder.Builder, error) {
+	secrets, err := c.SecretSource(mgr, w.Secret, w.List)
+	if err != nil {
+		return nil, err
+	}
 	var own predicate.Predicate = predicate.GenerationChangedPredicate{}
 	if w.Requests != nil {
 		own = predicate.Or(own, w.Requests)
 	}
 	b := ctrl.NewControllerManagedBy(mgr).Named(name).
 		For(obj, builder.WithPredicates(own)).
-		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(w.Secret)).
+		WatchesRawSource(secrets).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(w.Pod)).
 		WithOptions(c.ControllerOptions())
 	for _, wl := range []client.Object{&appsv1.Deployment{}, &appsv1.StatefulSet{}, &appsv1.DaemonSet{}} {
 		b = b.Watches(wl, handler.EnqueueRequestsFromMapFunc(w.Workload))
 	}
-	return b
+	return b, nil
 }

@@ -25,9 +25,12 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.SecretSync{}, secretRefIndex, secretSyncRefs); err != nil {
 		return err
 	}
-	return r.NewController(mgr, "secretsync", &v1alpha1.SecretSync{}, engine.Watches{
-		Secret: r.secretSyncsForSecret, Pod: r.secretSyncsForPod, Workload: r.secretSyncsForWorkload}).
-		Complete(r)
+	b, err := r.NewController(mgr, "secretsync", &v1alpha1.SecretSync{}, engine.Watches{
+		Secret: r.secretSyncsForSecret, List: &v1alpha1.SecretSyncList{}, Pod: r.secretSyncsForPod, Workload: r.secretSyncsForWorkload})
+	if err != nil {
+		return err
+	}
+	return b.Complete(r)
 }
 
 // secretSyncRefs lists the Secrets a SecretSync reads or writes.

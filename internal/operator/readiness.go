@@ -11,7 +11,6 @@ import (
 	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -20,11 +19,10 @@ import (
 
 // watched are the kinds the controllers watch: their informers are what a
 // replica needs synced before it can reconcile without a cold start.
+// Secrets have no informer (engine.SecretSource keeps no store).
 func watched() []client.Object {
-	secretMeta := &metav1.PartialObjectMetadata{}
-	secretMeta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
 	return []client.Object{
-		&v1alpha1.CertSync{}, &v1alpha1.SecretSync{}, secretMeta, &corev1.Pod{},
+		&v1alpha1.CertSync{}, &v1alpha1.SecretSync{}, &corev1.Pod{},
 		&appsv1.Deployment{}, &appsv1.StatefulSet{}, &appsv1.DaemonSet{},
 	}
 }

@@ -32,8 +32,23 @@ type operatorProcess struct {
 
 // buildOperator builds main.go exactly as shipped; `go test` puts the Go
 // toolchain that runs it first on PATH.
+//
+// CERTSYNC_BENCH_OPERATOR names a prebuilt binary instead, to measure
+// another revision (a before/after comparison) on the same rig.
 func buildOperator(b *testing.B) string {
 	b.Helper()
+	if bin := os.Getenv("CERTSYNC_BENCH_OPERATOR"); bin != "" {
+		// Copied so that the log lands in this run's temporary directory.
+		dst := filepath.Join(b.TempDir(), "certsync")
+		data, err := os.ReadFile(bin)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(dst, data, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		return dst
+	}
 	root, err := cluster.RepoRoot()
 	if err != nil {
 		b.Fatal(err)
@@ -65,9 +80,11 @@ func startOperator(ctx context.Context, b *testing.B, bin, kubeconfig string) *o
 		b.Fatal(err)
 	}
 	p.cmd = exec.Command(bin,
-		"--kubeconfig="+kubeconfig,
 		"--metrics-bind-address=127.0.0.1:"+port, "--metrics-secure=false",
 		"--health-probe-bind-address=0")
+	// The operator's flag set has no --kubeconfig: controller-runtime
+	// reads KUBECONFIG.
+	p.cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
 	p.cmd.SysProcAttr = sysProcAttr()
 	if err := p.cmd.Start(); err != nil {
