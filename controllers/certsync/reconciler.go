@@ -83,7 +83,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	orig := cs.DeepCopy()
 	defer func() { res, err = r.finish(ctx, orig, s, res, err) }()
 
-	if err := engine.RunPhases(ctx, s, r.readSources, r.readTarget, r.syncTarget, r.gatherPods, r.rollout, r.verify); err != nil {
+	if err := engine.RunPhases(ctx, s, r.readSources, r.readTarget, r.syncTarget, r.gatherPods, r.rollout, r.verify, r.rollBack); err != nil {
 		return ctrl.Result{}, err
 	}
 	if err := engine.RetryError(s.err, s.candidates, func(c selection.Candidate) (string, string, bool) {
@@ -106,7 +106,7 @@ func (r *Reconciler) finish(ctx context.Context, orig *v1alpha1.CertSync, s *sco
 	rec := engine.Record{
 		Orig: orig, Obj: s.cs,
 		StatusOf:    func(o client.Object) any { return o.(*v1alpha1.CertSync).Status },
-		Actions:     actionEvents(s),
+		Actions:     append(actionEvents(s), rollbackEvents(s)...),
 		Transitions: transitionEvents(orig, s.cs, s),
 	}
 	res, err = r.Finish(ctx, rec, res, err)
@@ -163,6 +163,9 @@ func nextRequeue(s *scope) time.Duration {
 		consider(c.Bundle.Leaf.NotAfter)
 	}
 	next += engine.BoundaryMargin // past the boundary, so the check sees its new side
+	if s.rb.done != nil {
+		return time.Second // the restored certificate's rollout starts next
+	}
 	if !s.ro.State.Complete() && s.ro.State.Skipped == "" {
 		next = min(next, engine.RollingRequeue)
 	}
