@@ -106,6 +106,16 @@ func (r *Reconciler) keepPrevious(ctx context.Context, s *scope, next *certs.Bun
 	return nil
 }
 
+// forgetEarlierRollout drops what memory recalls of an earlier rollout of
+// next when the target changes to it: a certificate that comes back (synced
+// again on request after a rollback) is rolled out again, once, instead of
+// counting as requested already.
+func (r *Reconciler) forgetEarlierRollout(s *scope, next *certs.Bundle) {
+	if s.targetLeaf == nil || certs.Fingerprint(s.targetLeaf) != next.SHA256() {
+		r.memory.DropRestarts(s.key(), next.SHA256())
+	}
+}
+
 // rollBack restores the previous certificate when the pods failed with the
 // current one (history.Decide). The restored certificate changes the
 // target, so the next reconcile restarts the workloads once for it, as for
@@ -154,6 +164,9 @@ func (r *Reconciler) rollBack(ctx context.Context, s *scope) error {
 	if err := r.Client.Update(ctx, desired); err != nil {
 		return fmt.Errorf("restoring the previous certificate to Secret %s: %w", desired.Name, err)
 	}
+	// Its earlier rollout is history: the restored certificate is rolled
+	// out again, once.
+	r.memory.DropRestarts(s.key(), prev.Bundle.SHA256())
 	s.rb.done = &v1alpha1.RollbackRecord{RejectedSHA256: s.ro.Held, RestoredSHA256: prev.Bundle.SHA256(),
 		Reason: d.Reason, Message: d.Message, Time: engine.StatusTime(s.now)}
 	s.target, s.targetLeaf = desired, prev.Bundle.Leaf

@@ -78,6 +78,7 @@ func (r *Reconciler) decideAndWrite(ctx context.Context, s *scope) error {
 	if err := r.keepPrevious(ctx, s, w.Bundle); err != nil {
 		return err
 	}
+	r.forgetEarlierRollout(s, w.Bundle)
 	desired := target.Apply(s.target, s.cs.Namespace, s.cs.Spec.Target.SecretName, s.cs.Name, w.Source, w.Bundle, extra, s.now)
 	if s.target == nil {
 		err = r.Client.Create(ctx, desired)
