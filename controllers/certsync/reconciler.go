@@ -54,6 +54,9 @@ type Reconciler struct {
 
 	memory   engine.Memory
 	verified verifyMemory
+	// unanswered: since when each CertSync's pods have not answered with
+	// its current certificate (automatic rollback).
+	unanswered unansweredMemory
 	// certManager says whether cert-manager's Certificate CRD was installed
 	// at start: its Certificates are then watched, not polled.
 	certManager bool
@@ -120,6 +123,7 @@ func (r *Reconciler) finish(ctx context.Context, orig *v1alpha1.CertSync, s *sco
 func (r *Reconciler) forget(key types.NamespacedName) {
 	r.memory.Forget(key)
 	r.verified.forget(key)
+	r.unanswered.forget(key)
 	r.Poller.Retain(key, nil)
 	r.Metrics.Forget(metrics.Object{Namespace: key.Namespace, Name: key.Name, Kind: metrics.KindCertSync})
 }

@@ -3,6 +3,7 @@ package certsync
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -27,6 +28,45 @@ type rollbackState struct {
 	withheld bool
 	// done is the rollback this reconcile made, nil if none (rollBack).
 	done *v1alpha1.RollbackRecord
+}
+
+// unansweredMemory remembers, per CertSync, since when the pods of its
+// current certificate have not answered: one probe of a server still
+// starting is no reason to roll back.
+type unansweredMemory struct {
+	mu sync.Mutex
+	m  map[types.NamespacedName]unanswered
+}
+
+type unanswered struct {
+	sha   string
+	since time.Time
+}
+
+// observe records whether the pods of sha are unanswered now and returns
+// for how long they have been, without a break.
+func (u *unansweredMemory) observe(key types.NamespacedName, sha string, now bool, at time.Time) time.Duration {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if !now {
+		delete(u.m, key)
+		return 0
+	}
+	if u.m == nil {
+		u.m = map[types.NamespacedName]unanswered{}
+	}
+	e, ok := u.m[key]
+	if !ok || e.sha != sha {
+		e = unanswered{sha: sha, since: at}
+		u.m[key] = e
+	}
+	return at.Sub(e.since)
+}
+
+func (u *unansweredMemory) forget(key types.NamespacedName) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	delete(u.m, key)
 }
 
 // autoRollback is spec.rollout.autoRollback with its default (true).
@@ -136,6 +176,7 @@ func (r *Reconciler) rollBack(ctx context.Context, s *scope) error {
 			}
 		}
 	}
+	o.UnansweredFor = r.unanswered.observe(s.key(), s.ro.Held, o.Unreachable > 0 && o.Verified == 0, s.now)
 	if len(o.Stalled) == 0 && o.Unreachable == 0 {
 		return nil // nothing failed: the history is not even read
 	}

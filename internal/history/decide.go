@@ -28,7 +28,15 @@ type Observation struct {
 	// ready pods that did not answer, in a verification after the rollout
 	// completed (both zero when none ran).
 	Verified, Unreachable int
+	// UnansweredFor is how long the held certificate's pods have been
+	// found unreachable without a verified one, across verifications.
+	UnansweredFor time.Duration
 }
+
+// UnansweredGrace is how long the pods of a new certificate must go on not
+// answering before it is rolled back: a server may open its ports a moment
+// after it turns ready, and one unlucky probe must not undo a renewal.
+const UnansweredGrace = 20 * time.Second
 
 // Decision says whether to roll back, and why.
 type Decision struct {
@@ -39,8 +47,8 @@ type Decision struct {
 
 // Decide decides an automatic rollback: the pods failed with the held
 // certificate — its rollout stalled (pods not Ready within the progress
-// deadline), or its pods stopped answering TLS while the previous
-// certificate's had answered — and a different, restorable previous
+// deadline), or its pods stopped answering TLS for UnansweredGrace while
+// the previous certificate's had answered — and a different, restorable previous
 // certificate is kept. Never twice for the same certificate.
 func Decide(o Observation) Decision {
 	switch {
@@ -53,7 +61,7 @@ func Decide(o Observation) Decision {
 	case len(o.Stalled) > 0:
 		return Decision{Rollback: true, Reason: v1alpha1.ReasonRolloutStalled,
 			Message: "pods not Ready within the progress deadline: " + strings.Join(o.Stalled, "; ")}
-	case o.Unreachable > 0 && o.Verified == 0 && o.PreviousVerified > 0:
+	case o.Unreachable > 0 && o.Verified == 0 && o.PreviousVerified > 0 && o.UnansweredFor >= UnansweredGrace:
 		return Decision{Rollback: true, Reason: v1alpha1.ReasonPodsUnreachable,
 			Message: fmt.Sprintf("%d pods of the new certificate stopped answering TLS; %d answered with the previous one", o.Unreachable, o.PreviousVerified)}
 	}

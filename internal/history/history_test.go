@@ -147,9 +147,10 @@ func TestDecide(t *testing.T) {
 	}{
 		{"healthy: nothing failed", base, ""},
 		{"stalled rollout", with(func(o *Observation) { o.Stalled = []string{"Deployment/mx: 0 of 2 ready"} }), v1alpha1.ReasonRolloutStalled},
-		{"new pods stopped answering, old ones answered", with(func(o *Observation) { o.Unreachable = 2 }), v1alpha1.ReasonPodsUnreachable},
-		{"some new pods verified: not the certificate", with(func(o *Observation) { o.Unreachable, o.Verified = 1, 1 }), ""},
-		{"old pods never answered either", with(func(o *Observation) { o.Unreachable, o.PreviousVerified = 2, 0 }), ""},
+		{"new pods stopped answering, old ones answered", with(func(o *Observation) { o.Unreachable, o.UnansweredFor = 2, UnansweredGrace }), v1alpha1.ReasonPodsUnreachable},
+		{"new pods not answering yet: within the grace", with(func(o *Observation) { o.Unreachable, o.UnansweredFor = 2, UnansweredGrace-time.Second }), ""},
+		{"some new pods verified: not the certificate", with(func(o *Observation) { o.Unreachable, o.Verified, o.UnansweredFor = 1, 1, time.Hour }), ""},
+		{"old pods never answered either", with(func(o *Observation) { o.Unreachable, o.PreviousVerified, o.UnansweredFor = 2, 0, time.Hour }), ""},
 		{"opted out", with(func(o *Observation) { o.Enabled, o.Stalled = false, []string{"x"} }), ""},
 		{"suspended", with(func(o *Observation) { o.Suspended, o.Stalled = true, []string{"x"} }), ""},
 		{"no previous certificate", with(func(o *Observation) { o.Previous, o.Stalled = "", []string{"x"} }), ""},
