@@ -562,7 +562,7 @@ type CertSyncStatus struct {
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
 	// conditions: Ready (the summary), SourcesReady, Synced, RolledOut,
-	// Verified and ExpiringSoon.
+	// Verified, ExpiringSoon, and RolledBack after an automatic rollback.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
