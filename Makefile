@@ -94,6 +94,14 @@ demo: ## Start a local control plane, run the operator and walk through a certif
 build: ## Build the operator binary into bin/, version-stamped.
 	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o bin/certsync .
 
+.PHONY: plugin
+plugin: ## Build the kubectl-certsync plugin into bin/ (put it on PATH: kubectl certsync ...).
+	go build -o bin/kubectl-certsync ./cmd/kubectl-certsync
+
+.PHONY: plugin-dist
+plugin-dist: ## Build the plugin's archives and krew manifest into dist/ (VERSION, URL_BASE, PLATFORMS).
+	hack/plugin-dist.sh
+
 .PHONY: run
 run: ## Run the operator against the current kubeconfig.
 	go run . --metrics-bind-address=:8080 --metrics-secure=false --health-probe-bind-address=:8081

@@ -392,6 +392,10 @@ func TestCRDValidation(t *testing.T) {
 		{"bad source name", func(cs *v1alpha1.CertSync) { cs.Spec.Sources[0].Name = "Not_A_Label" }, "spec.sources[0].name"},
 		{"negative duration", func(cs *v1alpha1.CertSync) { cs.Spec.Validation.MinRemainingValidity = &neg }, "minRemainingValidity must be positive"},
 		{"no target", func(cs *v1alpha1.CertSync) { cs.Spec.Target.SecretName = "" }, "spec.target.secretName"},
+		{"empty verify selector", func(cs *v1alpha1.CertSync) { cs.Spec.Verify.Selector = &metav1.LabelSelector{} }, "an empty selector matches every pod"},
+		{"verify selector with empty lists", func(cs *v1alpha1.CertSync) {
+			cs.Spec.Verify.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{}, MatchExpressions: []metav1.LabelSelectorRequirement{}}
+		}, "an empty selector matches every pod"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

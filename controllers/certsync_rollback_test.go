@@ -86,7 +86,7 @@ func TestRollbackAfterStalledRollout(t *testing.T) {
 	// again; it stalls again, and is not rolled back a second time.
 	g.Eventually(func(g Gomega) {
 		cur := getCertSync(g, ns, "mail")
-		metav1.SetMetaDataAnnotation(&cur.ObjectMeta, v1alpha1.AnnotationRenewRequestedAt, time.Now().Add(time.Second).UTC().Format(time.RFC3339))
+		metav1.SetMetaDataAnnotation(&cur.ObjectMeta, v1alpha1.AnnotationRenewRequested, time.Now().Add(time.Second).UTC().Format(time.RFC3339))
 		g.Expect(k8s.Update(context.Background(), cur)).To(Succeed())
 	}, eventually, poll).Should(Succeed())
 	touchSecret(t, ns, "legacy", 2) // the annotation alone does not wake the reconciler on this branch

@@ -21,6 +21,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"certsync.io/certsync/api/v1alpha1"
+	"certsync.io/certsync/internal/consent"
+	"certsync.io/certsync/internal/egress"
 	"certsync.io/certsync/internal/expiry"
 	"certsync.io/certsync/internal/secretvalues"
 )
@@ -31,6 +33,7 @@ func ssHash(id, secret string) string {
 }
 
 func TestSecretSyncSyncsAndRenames(t *testing.T) {
+	t.Parallel()
 	g := NewWithT(t)
 	ns := ssStart(t)
 	mustCreate(t, ssSource(ns, "legacy", ssCreds("app", "s3cret", "unrelated", "not copied")))
@@ -66,6 +69,7 @@ func TestSecretSyncSyncsAndRenames(t *testing.T) {
 }
 
 func TestSecretSyncUpdatesAndKeepsForeignKeys(t *testing.T) {
+	t.Parallel()
 	g := NewWithT(t)
 	ns := ssStart(t)
 	mustCreate(t, ssSource(ns, "legacy", ssCreds("app", "v1")))
@@ -100,6 +104,7 @@ func TestSecretSyncUpdatesAndKeepsForeignKeys(t *testing.T) {
 }
 
 func TestSecretSyncNeverTakesOver(t *testing.T) {
+	t.Parallel()
 	g := NewWithT(t)
 	ns := ssStart(t)
 	mustCreate(t, ssSource(ns, "legacy", ssCreds("app", "s3cret")))
@@ -133,6 +138,7 @@ func TestSecretSyncNeverTakesOver(t *testing.T) {
 }
 
 func TestSecretSyncNeverWipes(t *testing.T) {
+	t.Parallel()
 	g := NewWithT(t)
 	ns := ssStart(t)
 	src := ssSource(ns, "legacy", ssCreds("app", "s3cret"))
@@ -179,6 +185,7 @@ func TestSecretSyncNeverWipes(t *testing.T) {
 }
 
 func TestSecretSyncDeletedKeepsTarget(t *testing.T) {
+	t.Parallel()
 	g := NewWithT(t)
 	ns := ssStart(t)
 	mustCreate(t, ssSource(ns, "legacy", ssCreds("app", "s3cret")))
@@ -199,6 +206,7 @@ func TestSecretSyncDeletedKeepsTarget(t *testing.T) {
 }
 
 func TestSecretSyncCrossNamespaceNeedsConsent(t *testing.T) {
+	t.Parallel()
 	g := NewWithT(t)
 	ns := ssStart(t)
 	idp := newNamespace(t)
@@ -217,6 +225,7 @@ func TestSecretSyncCrossNamespaceNeedsConsent(t *testing.T) {
 }
 
 func TestSecretSyncExpiryFrom(t *testing.T) {
+	t.Parallel()
 	ns := ssStart(t)
 	notAfter := time.Now().Add(400 * 24 * time.Hour).UTC().Truncate(time.Second)
 	fixed := metav1.NewTime(notAfter)
@@ -253,6 +262,7 @@ func TestSecretSyncExpiryFrom(t *testing.T) {
 }
 
 func TestSecretSyncNewestExpiryWins(t *testing.T) {
+	t.Parallel()
 	g := NewWithT(t)
 	ns := ssStart(t)
 	in := func(d time.Duration) string { return time.Now().Add(d).UTC().Format(time.RFC3339) }
@@ -302,6 +312,7 @@ func TestSecretSyncNewestExpiryWins(t *testing.T) {
 }
 
 func TestSecretSyncExpiryWindows(t *testing.T) {
+	t.Parallel()
 	g := NewWithT(t)
 	ns := ssStart(t)
 	t0 := ssClock(ns).Now()
@@ -391,6 +402,7 @@ func ssWorkload(t *testing.T, ns string) *appsv1.Deployment {
 }
 
 func TestSecretSyncRestartsConsumersOncePerValue(t *testing.T) {
+	t.Parallel()
 	g := NewWithT(t)
 	ns := ssStart(t)
 	ssWorkload(t, ns)
@@ -434,6 +446,7 @@ func TestSecretSyncRestartsConsumersOncePerValue(t *testing.T) {
 }
 
 func TestSecretSyncSteadyStateMakesNoWrites(t *testing.T) {
+	t.Parallel()
 	g := NewWithT(t)
 	ns := ssStart(t)
 	ssWorkload(t, ns)
@@ -451,11 +464,11 @@ func TestSecretSyncSteadyStateMakesNoWrites(t *testing.T) {
 		return stable
 	}, eventually, time.Second).Should(BeTrue())
 
-	start := ssReconciles(t)
+	start := reconciles.finished("secretsync", ns)
 	for range 5 {
 		ssPoke(t, ns, "legacy")
 	}
-	g.Expect(ssReconciles(t) - start).To(BeNumerically(">=", 5))
+	g.Expect(reconciles.finished("secretsync", ns) - start).To(BeNumerically(">=", 5))
 	g.Expect(writes.get(ns)).To(Equal(settled), "steady state must make no API writes")
 }
 
@@ -528,6 +541,7 @@ func (te *tokenEndpoint) caPEM() []byte {
 }
 
 func TestSecretSyncOAuth2Verification(t *testing.T) {
+	t.Parallel()
 	g := NewWithT(t)
 	ns := ssStart(t)
 	const goodSecret = "good+secret/with:specials"
@@ -543,6 +557,18 @@ func TestSecretSyncOAuth2Verification(t *testing.T) {
 		Timeout:     &metav1.Duration{Duration: time.Second},
 	}
 	mustCreateSecretSync(t, ss)
+
+	// The source Secret does not name the token endpoint's host: its values
+	// are synced, but not sent anywhere.
+	ss = ssWaitCondition(t, ns, "idp", v1alpha1.ConditionVerified, metav1.ConditionFalse, consent.ReasonCredentialNotReleased)
+	g.Expect(ssCondition(ss, v1alpha1.ConditionVerified).Message).To(ContainSubstring(consent.AnnotationAllowedHosts))
+	g.Expect(te.requests.Load()).To(BeZero(), "a token request with unreleased credentials")
+	ssExpectEvents(t, ns, "idp", map[string]int{v1alpha1.ReasonVerificationFailed: 1})
+	g.Eventually(func() error {
+		sec := getSecret(g, ns, "legacy")
+		sec.Annotations = map[string]string{consent.AnnotationAllowedHosts: "127.0.0.1, 169.254.169.254"} // the second for the egress test below
+		return k8s.Update(context.Background(), sec)
+	}, eventually, poll).Should(Succeed())
 
 	// Success.
 	ss = ssWaitCondition(t, ns, "idp", v1alpha1.ConditionVerified, metav1.ConditionTrue, v1alpha1.ReasonTokenIssued)
@@ -568,7 +594,7 @@ func TestSecretSyncOAuth2Verification(t *testing.T) {
 	ss = ssWaitCondition(t, ns, "idp", v1alpha1.ConditionVerified, metav1.ConditionFalse, v1alpha1.ReasonTokenRequestFailed)
 	g.Expect(ssCondition(ss, v1alpha1.ConditionVerified).Message).To(ContainSubstring("HTTP 401: invalid_client: Client authentication failed"))
 	g.Expect(ssCondition(ss, v1alpha1.ConditionReady).Reason).To(Equal(v1alpha1.ReasonTokenRequestFailed))
-	ssExpectEvents(t, ns, "idp", map[string]int{v1alpha1.ReasonVerificationFailed: 1})
+	ssExpectEvents(t, ns, "idp", map[string]int{v1alpha1.ReasonVerificationFailed: 2})
 
 	// An endpoint that does not answer: unreachable, after the timeout.
 	te.setBlocked(true)
@@ -578,7 +604,7 @@ func TestSecretSyncOAuth2Verification(t *testing.T) {
 	g.Expect(msg).To(ContainSubstring("no answer within 1s"))
 	g.Expect(msg).To(ContainSubstring(te.URL + "/oauth2/token"))
 	g.Expect(msg).NotTo(ContainSubstring("tenant"), "the query stays out of messages")
-	ssExpectEvents(t, ns, "idp", map[string]int{v1alpha1.ReasonVerificationFailed: 2})
+	ssExpectEvents(t, ns, "idp", map[string]int{v1alpha1.ReasonVerificationFailed: 3})
 	te.setBlocked(false)
 
 	// Neither the token nor a secret appears in status or events.
@@ -592,9 +618,22 @@ func TestSecretSyncOAuth2Verification(t *testing.T) {
 		g.Expect(string(raw)).NotTo(ContainSubstring(leak))
 		g.Expect(strings.Join(notes, "\n")).NotTo(ContainSubstring(leak))
 	}
+
+	// A token URL at the metadata address, even with the Secret's consent:
+	// refused by the egress policy before any connection, and said so.
+	n = te.requests.Load()
+	g.Eventually(func() error {
+		cur := getSecretSync(g, ns, "idp")
+		cur.Spec.Verify.OAuth2ClientCredentials.TokenURL = "https://169.254.169.254/oauth2/token"
+		return k8s.Update(context.Background(), cur)
+	}, eventually, poll).Should(Succeed())
+	ss = ssWaitCondition(t, ns, "idp", v1alpha1.ConditionVerified, metav1.ConditionFalse, egress.ReasonEgressDenied)
+	g.Expect(ssCondition(ss, v1alpha1.ConditionVerified).Message).To(ContainSubstring("egress policy"))
+	g.Expect(te.requests.Load()).To(Equal(n))
 }
 
 func TestSecretSyncCRDValidation(t *testing.T) {
+	t.Parallel()
 	ns := ssStart(t)
 	neg := metav1.Duration{Duration: -time.Hour}
 	at := metav1.NewTime(time.Now())

@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
+	"github.com/go-logr/logr"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
@@ -15,7 +18,6 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"certsync.io/certsync/api/v1alpha1"
 	"certsync.io/certsync/controllers/engine"
@@ -26,7 +28,7 @@ import (
 // newTestSecretSyncReconciler is the SecretSync reconciler of the shared
 // test manager: its writes are counted and its clocks are the tests'.
 func newTestSecretSyncReconciler(mgr ctrl.Manager) *secretsync.Reconciler {
-	return &secretsync.Reconciler{Core: engine.Core{Client: countingClient{mgr.GetClient()}, ClockFor: clocks.For,
+	return &secretsync.Reconciler{Core: engine.Core{Client: countingClient{mgr.GetClient()}, ClockFor: clocks.For, Egress: testEgress,
 		Recorder: journalRecorder{mgr.GetEventRecorder("certsync")}, Metrics: metrics.Register(testMetrics)}}
 }
 
@@ -155,13 +157,15 @@ func ssExpectEvents(t *testing.T, ns, name string, want map[string]int) {
 
 var ssPokes atomic.Int64
 
-// ssPoke changes a label of a Secret, which wakes the SecretSyncs using it
-// (the way a clock that moved is noticed in the tests), and waits until one
-// more reconcile of the secretsync controller has finished.
+// ssPoke changes a label of a Secret, which wakes the SecretSyncs of
+// namespace ns using it (the way a clock that moved is noticed in the
+// tests), and waits until a reconcile of one of them that started after the
+// change has finished. It counts that namespace's reconciles only, so tests
+// in other namespaces may reconcile meanwhile (t.Parallel).
 func ssPoke(t *testing.T, ns, secretName string) {
 	t.Helper()
 	g := NewWithT(t)
-	before := ssReconciles(t)
+	before := reconciles.snapshot("secretsync", ns)
 	g.Eventually(func(g Gomega) {
 		s := getSecret(g, ns, secretName)
 		if s.Labels == nil {
@@ -170,26 +174,142 @@ func ssPoke(t *testing.T, ns, secretName string) {
 		s.Labels["poke"] = fmt.Sprint(ssPokes.Add(1))
 		g.Expect(k8s.Update(context.Background(), s)).To(Succeed())
 	}, eventually, poll).Should(Succeed())
-	g.Eventually(func() float64 { return ssReconciles(t) }, eventually, poll).Should(BeNumerically(">", before))
+	g.Eventually(func() bool { return reconciles.finishedSince("secretsync", ns, before) }, eventually, poll).Should(BeTrue(),
+		"no SecretSync of %s was reconciled after %s changed", ns, secretName)
 }
 
-// ssReconciles is controller-runtime's count of finished reconciles of the
-// secretsync controller.
-func ssReconciles(t *testing.T) float64 {
-	t.Helper()
-	families, err := ctrlmetrics.Registry.Gather()
-	if err != nil {
-		t.Fatal(err)
+// reconciles counts, per controller and object, the reconciles that
+// controller-runtime started and finished, from the lines it logs for each
+// (see reconcileSink): a test waits for its own objects' reconciles, not
+// for a global count other tests move too.
+var reconciles = &reconcileLog{objects: map[reconcileKey]*reconcileCounts{}}
+
+type reconcileKey struct{ controller, namespace, name string }
+
+type reconcileCounts struct{ started, finished int }
+
+type reconcileLog struct {
+	mu      sync.Mutex
+	objects map[reconcileKey]*reconcileCounts
+}
+
+func (l *reconcileLog) add(k reconcileKey, started, finished int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c, ok := l.objects[k]
+	if !ok {
+		c = &reconcileCounts{}
+		l.objects[k] = c
 	}
-	var total float64
-	for _, f := range families {
-		for _, m := range f.GetMetric() {
-			if f.GetName() == "controller_runtime_reconcile_total" && ssHasLabel(m.GetLabel(), "controller", "secretsync") {
-				total += m.GetCounter().GetValue()
-			}
+	c.started += started
+	c.finished += finished
+}
+
+// snapshot is how many reconciles of each object of the controller in ns
+// have started so far.
+func (l *reconcileLog) snapshot(controller, ns string) map[reconcileKey]int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	m := map[reconcileKey]int{}
+	for k, c := range l.objects {
+		if k.controller == controller && k.namespace == ns {
+			m[k] = c.started
 		}
 	}
-	return total
+	return m
+}
+
+// finishedSince reports whether some object of the controller in ns has
+// finished a reconcile that started after the snapshot: one object's
+// reconciles never overlap, so its finished count passing the started
+// count of then means exactly that.
+func (l *reconcileLog) finishedSince(controller, ns string, before map[reconcileKey]int) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for k, c := range l.objects {
+		if k.controller == controller && k.namespace == ns && c.finished > before[k] {
+			return true
+		}
+	}
+	return false
+}
+
+// finished is how many reconciles of the controller's objects in ns have
+// finished.
+func (l *reconcileLog) finished(controller, ns string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for k, c := range l.objects {
+		if k.controller == controller && k.namespace == ns {
+			n += c.finished
+		}
+	}
+	return n
+}
+
+// reconcileSink passes every log line on to the suite's logger and counts
+// the ones controller-runtime writes around each reconcile, with the
+// request's logger: "Reconciling" before it, one of "Reconcile
+// successful", "Reconcile done, ..." or "Reconciler error" after it.
+type reconcileSink struct {
+	logr.LogSink
+	key reconcileKey
+}
+
+// withReconcileCounts wraps the suite's logger so that reconciles counts.
+func withReconcileCounts(l logr.Logger) logr.Logger {
+	return logr.New(reconcileSink{LogSink: l.GetSink()})
+}
+
+// Enabled is true at every level: the lines counted are logged at V(5),
+// below what the suite prints.
+func (s reconcileSink) Enabled(int) bool { return true }
+
+func (s reconcileSink) Info(level int, msg string, kv ...any) {
+	switch {
+	case msg == "Reconciling":
+		s.count(1, 0)
+	case msg == "Reconcile successful", strings.HasPrefix(msg, "Reconcile done"):
+		s.count(0, 1)
+	}
+	if s.LogSink.Enabled(level) {
+		s.LogSink.Info(level, msg, kv...)
+	}
+}
+
+func (s reconcileSink) Error(err error, msg string, kv ...any) {
+	if msg == "Reconciler error" {
+		s.count(0, 1)
+	}
+	s.LogSink.Error(err, msg, kv...)
+}
+
+func (s reconcileSink) count(started, finished int) {
+	if s.key.controller != "" && s.key.name != "" {
+		reconciles.add(s.key, started, finished)
+	}
+}
+
+func (s reconcileSink) WithValues(kv ...any) logr.LogSink {
+	for i := 0; i+1 < len(kv); i += 2 {
+		v, _ := kv[i+1].(string)
+		switch kv[i] {
+		case "controller":
+			s.key.controller = v
+		case "namespace":
+			s.key.namespace = v
+		case "name":
+			s.key.name = v
+		}
+	}
+	s.LogSink = s.LogSink.WithValues(kv...)
+	return s
+}
+
+func (s reconcileSink) WithName(name string) logr.LogSink {
+	s.LogSink = s.LogSink.WithName(name)
+	return s
 }
 
 func ssHasLabel[L interface {

@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"certsync.io/certsync/api/v1alpha1"
+	"certsync.io/certsync/internal/consent"
 	"certsync.io/certsync/internal/jsonpath"
 	"certsync.io/certsync/internal/secretvalues"
 	"certsync.io/certsync/internal/sources"
@@ -176,6 +177,7 @@ func ssWaitSettled(t *testing.T, ns string) int64 {
 // that transfer no body and write nothing; a new body is synced at the next
 // refresh; a rotated token is used at once.
 func TestSecretSyncHTTPSJSON(t *testing.T) {
+	t.Parallel()
 	g := NewWithT(t)
 	ns := ssStart(t)
 	notAfter := time.Now().Add(90 * 24 * time.Hour).UTC().Truncate(time.Second)
@@ -190,7 +192,21 @@ func TestSecretSyncHTTPSJSON(t *testing.T) {
 		ssKeys(v1alpha1.SecretSyncKey{From: ".data.client_id", To: "CLIENT_ID"}, v1alpha1.SecretSyncKey{From: "$.data.client_secret", To: "CLIENT_SECRET"}),
 		ssExpiry(v1alpha1.SecretSyncExpiryFrom{Key: ".metadata.expires_at"})))
 
-	ss := ssWaitCondition(t, ns, "idp", v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReady)
+	// The token is sent nowhere until the auth Secret names the host.
+	ss := ssWaitCondition(t, ns, "idp", v1alpha1.ConditionSourcesReady, metav1.ConditionFalse, v1alpha1.ReasonNoValidSource)
+	g.Eventually(func(g Gomega) {
+		src := ssSourceStatusOf(getSecretSync(g, ns, "idp"), "vault")
+		g.Expect(src.Reason).To(Equal(consent.ReasonCredentialNotReleased))
+		g.Expect(src.Message).To(ContainSubstring(consent.AnnotationAllowedHosts))
+	}, eventually, poll).Should(Succeed())
+	g.Expect(v.requestCount()).To(BeZero(), "a request was made with an unreleased credential")
+	g.Eventually(func() error {
+		sec := getSecret(g, ns, "vault-token")
+		sec.Annotations = map[string]string{consent.AnnotationAllowedHosts: "vault.example.com, 127.0.0.1"}
+		return k8s.Update(context.Background(), sec)
+	}, eventually, poll).Should(Succeed())
+
+	ss = ssWaitCondition(t, ns, "idp", v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReady)
 	tgt := getSecret(g, ns, "oauth-client")
 	g.Expect(tgt.Data).To(Equal(map[string][]byte{"CLIENT_ID": []byte("mailer"), "CLIENT_SECRET": []byte("s3cret-v1")}))
 	g.Expect(tgt.Annotations).To(HaveKeyWithValue(v1alpha1.AnnotationSource, "vault"))
@@ -248,6 +264,7 @@ func TestSecretSyncHTTPSJSON(t *testing.T) {
 // A Raw body is the value of the single key "body"; a web page served in
 // its place is refused and the target keeps its value.
 func TestSecretSyncHTTPSRaw(t *testing.T) {
+	t.Parallel()
 	g := NewWithT(t)
 	ns := ssStart(t)
 	v := newVaultServer(t, "application/octet-stream", []byte("raw-t0ken-s3cret"))
@@ -282,6 +299,7 @@ func TestSecretSyncHTTPSRaw(t *testing.T) {
 // not on every reconcile; the secret is synced again once the endpoint is
 // back.
 func TestSecretSyncHTTPSOutageAndRecovery(t *testing.T) {
+	t.Parallel()
 	g := NewWithT(t)
 	ns := ssStart(t)
 	v := newVaultServer(t, "application/json", vaultJSON("mailer", "s3cret-v1", time.Now().Add(90*24*time.Hour)))
@@ -327,6 +345,7 @@ func TestSecretSyncHTTPSOutageAndRecovery(t *testing.T) {
 // A JSON body whose paths are missing or address an object: refused with
 // the path named, the target untouched (here: never created).
 func TestSecretSyncHTTPSJSONRefusals(t *testing.T) {
+	t.Parallel()
 	g := NewWithT(t)
 	ns := ssStart(t)
 	v := newVaultServer(t, "application/json", []byte(`{"data":{"client_id":"mailer","client_secret":{"value":"s3cret"}}}`))
@@ -353,6 +372,7 @@ func TestSecretSyncHTTPSJSONRefusals(t *testing.T) {
 }
 
 func TestSecretSyncHTTPSValidation(t *testing.T) {
+	t.Parallel()
 	ns := ssStart(t)
 	at := metav1.NewTime(time.Now())
 	https := func(mods ...func(*v1alpha1.SecretSyncHTTPSSource)) *v1alpha1.SecretSyncHTTPSSource {

@@ -15,6 +15,7 @@ import (
 
 // The shipped sample is a valid SecretSync.
 func TestSecretSyncSample(t *testing.T) {
+	t.Parallel()
 	g := NewWithT(t)
 	raw, err := os.ReadFile(filepath.Join("..", "config", "samples", "certsync_v1alpha1_secretsync.yaml"))
 	g.Expect(err).NotTo(HaveOccurred())

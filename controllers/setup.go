@@ -19,6 +19,7 @@ import (
 	"certsync.io/certsync/controllers/certsync"
 	"certsync.io/certsync/controllers/engine"
 	"certsync.io/certsync/controllers/secretsync"
+	"certsync.io/certsync/internal/egress"
 	"certsync.io/certsync/internal/metrics"
 	"certsync.io/certsync/internal/probe"
 )
@@ -86,6 +87,9 @@ type Options struct {
 	// MaxConcurrentReconciles bounds how many objects of one kind are
 	// reconciled at once; 0 means engine.DefaultMaxConcurrentReconciles (4).
 	MaxConcurrentReconciles int
+	// Egress limits where HTTPS sources and token endpoints may connect;
+	// nil: the default policy (see engine.Core.EgressPolicy).
+	Egress *egress.Policy
 }
 
 // SetupWithManager registers every certsync controller with mgr: one Core
@@ -93,7 +97,7 @@ type Options struct {
 func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	// Series appear on the manager's metrics endpoint.
 	rec := metrics.Register(nil)
-	core := engine.Core{Metrics: rec, MaxConcurrentReconciles: opts.MaxConcurrentReconciles}
+	core := engine.Core{Metrics: rec, MaxConcurrentReconciles: opts.MaxConcurrentReconciles, Egress: opts.Egress}
 	r := &certsync.Reconciler{Core: core, Prober: &probe.Prober{Concurrency: opts.VerifyConcurrency}}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the CertSync controller: %w", err)

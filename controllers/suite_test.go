@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,8 +40,12 @@ import (
 	"certsync.io/certsync/api/v1alpha1"
 	"certsync.io/certsync/controllers/certsync"
 	"certsync.io/certsync/controllers/engine"
+	"certsync.io/certsync/controllers/secretsync"
+	"certsync.io/certsync/internal/egress"
+	"certsync.io/certsync/internal/hashkey"
 	"certsync.io/certsync/internal/metrics"
 	"certsync.io/certsync/internal/probe"
+	"certsync.io/certsync/internal/secretvalues"
 	"certsync.io/certsync/test/cluster"
 )
 
@@ -51,6 +56,14 @@ var (
 	k8s        client.Client // direct, uncached: what a user sees
 	testScheme = runtime.NewScheme()
 	writes     = &writeCounter{byNamespace: map[string]*atomic.Int64{}}
+	// testEgress allows loopback, where every test server listens, except
+	// 127.77.0.0/16, which stands for a denied in-cluster network.
+	// The reconcilers the manager runs, for tests that inspect what they
+	// hold in memory.
+	testRESTConfig           *rest.Config // the API server's admin
+	testCertSyncReconciler   *certsync.Reconciler
+	testSecretSyncReconciler *secretsync.Reconciler
+	testEgress               = &egress.Policy{AllowLoopback: true, DenyPrefixes: []netip.Prefix{netip.MustParsePrefix("127.77.0.0/16")}}
 )
 
 // writeCounter counts the API writes the operator makes, per namespace, so
@@ -243,7 +256,7 @@ func TestMain(m *testing.M) {
 }
 
 func runSuite(m *testing.M) int {
-	logf.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapLevel())))
+	logf.SetLogger(withReconcileCounts(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapLevel()))))
 	utilruntime.Must(clientgoscheme.AddToScheme(testScheme))
 	utilruntime.Must(v1alpha1.AddToScheme(testScheme))
 	utilruntime.Must(cmapi.AddToScheme(testScheme))
@@ -266,6 +279,7 @@ func runSuite(m *testing.M) int {
 	}
 	defer func() { _ = testEnv.Stop() }()
 
+	testRESTConfig = cfg
 	k8s, err = client.New(cfg, client.Options{Scheme: testScheme})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -273,6 +287,10 @@ func runSuite(m *testing.M) int {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	if err := loadTestFingerprintKey(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "fingerprint key:", err)
+		return 1
+	}
 	if err := startManager(ctx, cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "starting manager:", err)
 		return 1
@@ -309,16 +327,19 @@ func startManager(ctx context.Context, cfg *rest.Config) error {
 		return err
 	}
 	r := &certsync.Reconciler{
-		Core: engine.Core{Client: countingClient{mgr.GetClient()}, ClockFor: clocks.For,
+		Core: engine.Core{Client: countingClient{mgr.GetClient()}, ClockFor: clocks.For, Egress: testEgress,
 			Recorder: journalRecorder{mgr.GetEventRecorder("certsync")}, Metrics: metrics.Register(testMetrics)},
 		Prober: &probe.Prober{},
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return err
 	}
-	if err := newTestSecretSyncReconciler(mgr).SetupWithManager(mgr); err != nil {
+	testCertSyncReconciler = r
+	ssr := newTestSecretSyncReconciler(mgr)
+	if err := ssr.SetupWithManager(mgr); err != nil {
 		return err
 	}
+	testSecretSyncReconciler = ssr
 	go func() {
 		if err := mgr.Start(ctx); err != nil {
 			fmt.Fprintln(os.Stderr, "manager stopped:", err)
@@ -444,3 +465,21 @@ const (
 	eventually = 60 * time.Second
 	poll       = 100 * time.Millisecond
 )
+
+// operatorNamespace stands for the operator's own namespace, where the
+// fingerprint key lives.
+const operatorNamespace = "certsync-operator"
+
+// loadTestFingerprintKey does what main does: the fingerprints of secret
+// values are HMACs with a key from the operator's namespace.
+func loadTestFingerprintKey(ctx context.Context) error {
+	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}}); err != nil {
+		return err
+	}
+	key, err := hashkey.LoadOrCreate(ctx, k8s, operatorNamespace, hashkey.DefaultSecretName)
+	if err != nil {
+		return err
+	}
+	secretvalues.SetHashKey(key)
+	return nil
+}

@@ -4,7 +4,7 @@
 # the kustomize config (and its tests) use:
 #   config/crd/bases/*.yaml       -> files/crds/
 #   config/rbac/role.yaml         -> files/rbac/role.yaml   (controller-gen's rules)
-#   config/rbac/leader_election_role.yaml, metrics_auth_role.yaml,
+#   config/rbac/leader_election_role.yaml, fingerprint_key_role.yaml, metrics_auth_role.yaml,
 #   metrics_reader_role.yaml      -> files/rbac/            (their rules)
 #   config/prometheus/rules.yaml  -> files/prometheus/rules.yaml
 #
@@ -20,6 +20,7 @@ pairs=(
   "config/crd/bases:crds"
   "config/rbac/role.yaml:rbac/role.yaml"
   "config/rbac/leader_election_role.yaml:rbac/leader_election_role.yaml"
+  "config/rbac/fingerprint_key_role.yaml:rbac/fingerprint_key_role.yaml"
   "config/rbac/metrics_auth_role.yaml:rbac/metrics_auth_role.yaml"
   "config/rbac/metrics_reader_role.yaml:rbac/metrics_reader_role.yaml"
   "config/prometheus/rules.yaml:prometheus/rules.yaml"

@@ -416,8 +416,11 @@ type VerifyEndpoint struct {
 // one serves the synced certificate.
 type Verify struct {
 	// selector picks the pods to verify; default: the pods that mount the
-	// target Secret (volume, projected volume, env or envFrom).
+	// target Secret (volume, projected volume, env or envFrom). An empty
+	// selector is refused: it would match every pod of the namespace, and
+	// remediation would evict any of them that serves another certificate.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="(has(self.matchLabels) && size(self.matchLabels) > 0) || (has(self.matchExpressions) && size(self.matchExpressions) > 0)",message="an empty selector matches every pod of the namespace; name labels, or leave selector out to verify the pods that mount the target"
 	Selector *metav1.LabelSelector `json:"selector,omitempty"`
 
 	// endpoints to check on each pod; default: derived from the containers'
@@ -555,6 +558,16 @@ type SourceStatus struct {
 	LastChecked *metav1.Time `json:"lastChecked,omitempty"`
 }
 
+// HandledRequests are the values of the request annotations last served.
+type HandledRequests struct {
+	// verify is the certsync.io/verify-requested-at value last served.
+	// +optional
+	Verify string `json:"verify,omitempty"`
+	// renew is the certsync.io/renew-requested-at value last served.
+	// +optional
+	Renew string `json:"renew,omitempty"`
+}
+
 // CertSyncStatus is the observed state of a CertSync.
 type CertSyncStatus struct {
 	// observedGeneration is the spec generation this status describes.
@@ -598,6 +611,11 @@ type CertSyncStatus struct {
 	// +listType=atomic
 	// +optional
 	Restarts []RestartRecord `json:"restarts,omitempty"`
+
+	// lastHandledRequests records the verify and renew requests
+	// (annotations) served, so whoever asked knows when it is done.
+	// +optional
+	LastHandledRequests *HandledRequests `json:"lastHandledRequests,omitempty"`
 
 	// rolledBack records the last automatic rollback (rollout.autoRollback):
 	// the certificate that was rejected is not synced again until a newer

@@ -33,10 +33,6 @@ const (
 	// ReasonRollbackHeld: Synced reason while the newest candidate is the
 	// certificate that was rolled back, which is not synced again.
 	ReasonRollbackHeld = "RolledBackCertificateHeld"
-	// AnnotationRenewRequestedAt, on a CertSync (RFC 3339), asks for a
-	// renewal; a request later than the last rollback lets the rejected
-	// certificate be synced again (kubectl certsync renew sets it).
-	AnnotationRenewRequestedAt = "certsync.io/renew-requested-at"
 	// LabelHistory ("true") marks a CertSync's history Secret, which keeps
 	// the previous certificate for an automatic rollback.
 	LabelHistory = "certsync.io/history"
@@ -113,4 +109,14 @@ const (
 	// AnnotationSyncedAt, on a target, is when certsync wrote its current
 	// certificate (RFC 3339); pods started before it hold an older one.
 	AnnotationSyncedAt = "certsync.io/synced-at"
+	// AnnotationVerifyRequested, on a CertSync, asks for a verification of
+	// every pod now, whatever verify.interval says (`kubectl certsync
+	// verify`). Its value (a timestamp or nonce) is copied to
+	// status.lastHandledRequests.verify once the verification ran.
+	AnnotationVerifyRequested = "certsync.io/verify-requested-at"
+	// AnnotationRenewRequested, on a CertSync, asks to read every source now:
+	// HTTPS sources bypass refreshInterval and backoff, cert-manager
+	// Certificates are asked to re-issue (as `cmctl renew` does). Its value
+	// is copied to status.lastHandledRequests.renew once served.
+	AnnotationRenewRequested = "certsync.io/renew-requested-at"
 )

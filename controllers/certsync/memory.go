@@ -6,6 +6,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 
+	"certsync.io/certsync/internal/metrics"
 	"certsync.io/certsync/internal/probe"
 	"certsync.io/certsync/internal/verification"
 )
@@ -63,4 +64,15 @@ func (m *verifyMemory) forget(key types.NamespacedName) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.entries, key)
+}
+
+// forget drops what is remembered of a deleted CertSync: restarts,
+// verification, its HTTPS sources' state and cached bodies (private keys
+// among them), and its series.
+func (r *Reconciler) forget(key types.NamespacedName) {
+	r.memory.Forget(key)
+	r.verified.forget(key)
+	r.unanswered.forget(key)
+	r.Poller.Retain(key, nil)
+	r.Metrics.Forget(metrics.Object{Namespace: key.Namespace, Name: key.Name, Kind: metrics.KindCertSync})
 }

@@ -7,16 +7,14 @@ import (
 	"context"
 	"time"
 
-	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"certsync.io/certsync/api/v1alpha1"
 	"certsync.io/certsync/controllers/engine"
 	"certsync.io/certsync/internal/certs"
 	"certsync.io/certsync/internal/metrics"
 	"certsync.io/certsync/internal/probe"
-	"certsync.io/certsync/internal/selection"
+	"certsync.io/certsync/internal/requests"
 	"certsync.io/certsync/internal/sources"
 )
 
@@ -68,8 +66,8 @@ func (r *Reconciler) restarter() *engine.Restarter {
 }
 
 // +kubebuilder:rbac:groups=certsync.io,resources=certsyncs,verbs=get;list;watch
-// +kubebuilder:rbac:groups=certsync.io,resources=certsyncs/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=certsync.io,resources=certsyncs/status,verbs=get;patch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile reads the sources and the target, syncs the newest valid
@@ -83,49 +81,25 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	}
 	s := newScope(&cs, r.Now(req.NamespacedName))
 	s.certificatesWatched = r.certManager
+	handled := cs.Status.LastHandledRequests
+	if handled == nil {
+		handled = &v1alpha1.HandledRequests{}
+	}
+	if v, ok := requests.Pending(cs.Annotations, v1alpha1.AnnotationVerifyRequested, handled.Verify); ok {
+		s.verifyRequest = v
+	}
+	if v, ok := requests.Pending(cs.Annotations, v1alpha1.AnnotationRenewRequested, handled.Renew); ok {
+		s.renewRequest = v
+	}
 	orig := cs.DeepCopy()
-	defer func() { res, err = r.finish(ctx, orig, s, res, err) }()
+	defer func() {
+		res, err = r.FinishSynced(ctx, s.synced, func() engine.Record { return r.record(orig, s) }, res, err)
+	}()
 
 	if err := engine.RunPhases(ctx, s, r.readSources, r.readTarget, r.syncTarget, r.gatherPods, r.rollout, r.verify, r.rollBack); err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := engine.RetryError(s.err, s.candidates, func(c selection.Candidate) (string, string, bool) {
-		return c.Source, c.Message, c.Transient
-	}); err != nil {
-		return ctrl.Result{}, err
-	}
-	return ctrl.Result{RequeueAfter: nextRequeue(s)}, nil
-}
-
-// finish records what the reconcile did, whichever phase it reached: the
-// status (only the parts of the phases that ran), then the events, then
-// the metrics. A reconcile that wrote nothing and failed before its sync
-// phase records nothing: it learned nothing worth a write.
-func (r *Reconciler) finish(ctx context.Context, orig *v1alpha1.CertSync, s *scope, res ctrl.Result, err error) (ctrl.Result, error) {
-	if !s.synced {
-		return res, err
-	}
-	setStatus(s)
-	rec := engine.Record{
-		Orig: orig, Obj: s.cs,
-		StatusOf:    func(o client.Object) any { return o.(*v1alpha1.CertSync).Status },
-		Actions:     append(actionEvents(s), rollbackEvents(s)...),
-		Transitions: transitionEvents(orig, s.cs, s),
-	}
-	res, err = r.Finish(ctx, rec, res, err)
-	r.recordMetrics(orig, s, err)
-	return res, err
-}
-
-// forget drops what is remembered of a deleted CertSync: restarts,
-// verification, its HTTPS sources' state and cached bodies (private keys
-// among them), and its series.
-func (r *Reconciler) forget(key types.NamespacedName) {
-	r.memory.Forget(key)
-	r.verified.forget(key)
-	r.unanswered.forget(key)
-	r.Poller.Retain(key, nil)
-	r.Metrics.Forget(metrics.Object{Namespace: key.Namespace, Name: key.Name, Kind: metrics.KindCertSync})
+	return engine.Outcome(s.err, s.candidates, nextRequeue(s))
 }
 
 func requirements(cs *v1alpha1.CertSync) certs.Requirements {

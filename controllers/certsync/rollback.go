@@ -83,9 +83,16 @@ func lastRollback(s *scope) *v1alpha1.RollbackRecord {
 	return history.LastRollback(s.cs.Status.RolledBack, ann)
 }
 
-// withheld reports whether the winner is the certificate last rolled back.
+// withheld reports whether the winner is the certificate last rolled back
+// and not to be synced: not while a renew request is pending (the plugin's
+// renew, certsync.io/renew-requested-at), nor once the target holds it
+// again (a request served earlier).
 func withheld(s *scope, w selection.Candidate) bool {
-	return history.Withheld(lastRollback(s), w.Bundle.SHA256(), history.RenewRequestedAt(s.cs.Annotations))
+	sha := w.Bundle.SHA256()
+	if s.renewRequest != "" || (s.targetLeaf != nil && certs.Fingerprint(s.targetLeaf) == sha) {
+		return false
+	}
+	return history.Withheld(lastRollback(s), sha, history.RenewRequestedAt(s.cs.Annotations))
 }
 
 // historySecret reads the CertSync's history Secret; nil when missing.
@@ -233,7 +240,7 @@ func setRolledBack(s *scope) {
 	if st.Certificate != nil && st.Certificate.SHA256 == rec.RestoredSHA256 {
 		setCondition(s.cs, v1alpha1.ConditionRolledBack, metav1.ConditionTrue, rec.Reason,
 			fmt.Sprintf("restored certificate sha256 %.16s… after %s; certificate sha256 %.16s… is not synced again until a newer one arrives or %s is set",
-				rec.RestoredSHA256, rec.Message, rec.RejectedSHA256, v1alpha1.AnnotationRenewRequestedAt))
+				rec.RestoredSHA256, rec.Message, rec.RejectedSHA256, v1alpha1.AnnotationRenewRequested))
 		return
 	}
 	setCondition(s.cs, v1alpha1.ConditionRolledBack, metav1.ConditionFalse, v1alpha1.ReasonRollbackSuperseded,

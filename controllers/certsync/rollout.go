@@ -53,9 +53,5 @@ func (r *Reconciler) gatherPods(ctx context.Context, s *scope) error {
 // current certificate was written, once per certificate, and evicts such
 // bare pods a few at a time (engine.Restarter).
 func (r *Reconciler) rollout(ctx context.Context, s *scope) error {
-	if err := r.restarter().Roll(ctx, &s.ro); err != nil {
-		return err
-	}
-	s.rolled = true
-	return nil
+	return r.restarter().Roll(ctx, &s.ro)
 }

@@ -52,8 +52,8 @@ type scope struct {
 	// used (gatherPods).
 	verifyPods  []*corev1.Pod
 	selectorErr error
-	// rolled and verified: those phases completed (rollout, verify).
-	rolled, verifiedDone bool
+	// verifiedDone: the verify phase completed (the rollout's is ro.Done).
+	verifiedDone bool
 	// verify is what the verify phase found (verify).
 	verify verifyState
 	// certificatesWatched: cert-manager's Certificates wake their
@@ -64,6 +64,9 @@ type scope struct {
 	rb rollbackState
 	// live reads pods and workloads uncached; set on first use (verify).
 	live *liveView
+	// verifyRequest and renewRequest are the request annotations' values
+	// not served yet, "" when none (Reconcile).
+	verifyRequest, renewRequest string
 }
 
 // newScope starts a reconcile of cs at now.

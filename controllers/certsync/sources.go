@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"certsync.io/certsync/api/v1alpha1"
 	"certsync.io/certsync/controllers/engine"
@@ -16,6 +17,8 @@ import (
 )
 
 // +kubebuilder:rbac:groups=cert-manager.io,resources=certificates,verbs=get;list;watch
+// +kubebuilder:rbac:groups=cert-manager.io,resources=certificates/status,verbs=update
+// +kubebuilder:rbac:groups=cert-manager.io,resources=certificates/status,verbs=update
 
 // issuingRequeue is how soon a CertSync looks again at a cert-manager
 // Certificate whose issuance is in flight.
@@ -26,6 +29,7 @@ func (r *Reconciler) readSources(ctx context.Context, s *scope) error {
 	req := requirements(s.cs)
 	s.candidates = make([]selection.Candidate, 0, len(s.cs.Spec.Sources))
 	s.checked = map[string]time.Time{}
+	httpsSources := map[string]bool{}
 	for _, src := range s.cs.Spec.Sources {
 		var (
 			m   sources.Material
@@ -35,8 +39,14 @@ func (r *Reconciler) readSources(ctx context.Context, s *scope) error {
 		case src.Secret != nil:
 			m, err = sources.ReadSecret(ctx, r.Client, s.cs.Namespace, src.Secret)
 		case src.Certificate != nil:
+			if s.renewRequest != "" {
+				if err := r.requestReissue(ctx, s, src.Certificate.Name); err != nil {
+					return err
+				}
+			}
 			m, err = sources.ReadCertificate(ctx, r.Client, s.cs.Namespace, src.Certificate)
 		case src.HTTPS != nil:
+			httpsSources[src.Name] = true
 			m, err = r.readHTTPS(ctx, s, src.Name, src.HTTPS)
 		default:
 			err = &sources.Error{Reason: "Unsupported", Message: "no source kind set"}
@@ -46,6 +56,10 @@ func (r *Reconciler) readSources(ctx context.Context, s *scope) error {
 		}
 		s.candidates = append(s.candidates, selection.Evaluate(src.Name, m, err, req, s.now))
 	}
+	// Sources removed from the spec, renamed or changed to another kind
+	// are not fetched again: forget their state and cached bodies (private
+	// keys among them), so memory follows the spec.
+	r.Poller.Retain(s.key(), httpsSources)
 	s.winner = selection.Pick(s.candidates)
 	return nil
 }
@@ -57,7 +71,11 @@ func (r *Reconciler) readHTTPS(ctx context.Context, s *scope, name string, src *
 	if err != nil {
 		return sources.Material{}, err
 	}
-	p := r.Poller.Poll(ctx, engine.PollKey{Object: s.key(), Source: name}, cfg, s.now, engine.RefreshInterval(src.RefreshInterval),
+	key := engine.PollKey{Object: s.key(), Source: name}
+	if s.renewRequest != "" {
+		r.Poller.Expire(key)
+	}
+	p := r.Poller.Poll(ctx, key, cfg, s.now, engine.RefreshInterval(src.RefreshInterval),
 		func(ctx context.Context, f *sources.HTTPSFetcher, cacheKey string) (any, string, error) {
 			m, _, err := f.Fetch(ctx, cacheKey, cfg)
 			return m, materialDigest(m), err
@@ -94,6 +112,9 @@ func (r *Reconciler) httpsConfig(ctx context.Context, ns string, src *v1alpha1.H
 		if err != nil {
 			return cfg, err
 		}
+		if err := sources.CredentialReleased(secret, src.URL, src.KeyURL); err != nil {
+			return cfg, err
+		}
 		if cfg.Auth, err = sources.AuthFrom(secret); err != nil {
 			return cfg, err
 		}
@@ -123,4 +144,17 @@ func materialDigest(m sources.Material) string {
 		h.Write(part)
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// requestReissue asks cert-manager to re-issue a source Certificate, as
+// `cmctl renew` does, for a renew request not served yet.
+func (r *Reconciler) requestReissue(ctx context.Context, s *scope, name string) error {
+	asked, err := sources.MarkForReissue(ctx, r.Client, s.cs.Namespace, name, s.now)
+	if err != nil {
+		return err
+	}
+	if asked {
+		log.FromContext(ctx).Info("re-issuance requested", "certificate", name, "request", s.renewRequest)
+	}
+	return nil
 }

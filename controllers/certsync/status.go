@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"certsync.io/certsync/api/v1alpha1"
 	"certsync.io/certsync/controllers/engine"
@@ -18,6 +19,21 @@ import (
 	"certsync.io/certsync/internal/target"
 	"certsync.io/certsync/internal/verification"
 )
+
+// record is what engine.FinishSynced stores, announces and observes of a
+// reconcile that got to its sync phase, whichever phase it then reached:
+// the status (only the parts of the phases that ran), the events, then
+// the metrics.
+func (r *Reconciler) record(orig *v1alpha1.CertSync, s *scope) engine.Record {
+	setStatus(s)
+	return engine.Record{
+		Orig: orig, Obj: s.cs,
+		StatusOf:    func(o client.Object) any { return o.(*v1alpha1.CertSync).Status },
+		Actions:     append(actionEvents(s), rollbackEvents(s)...),
+		Transitions: transitionEvents(orig, s.cs, s),
+		Observe:     func(err error) { r.recordMetrics(orig, s, err) },
+	}
+}
 
 // setStatus records what the reconcile found and did. Every field derives
 // from the scope alone, so an unchanged world yields an identical status and
@@ -39,7 +55,7 @@ func setStatus(s *scope) {
 		setPods(s)
 		setRolledOut(s)
 		setVerified(s)
-	} else if s.rolled {
+	} else if s.ro.Done {
 		setRolledOut(s)
 	}
 	if s.verifiedDone {
@@ -49,7 +65,29 @@ func setStatus(s *scope) {
 	}
 	setRolledBack(s)
 	setReady(s.cs)
+	setHandledRequests(s)
 	health.SetCertSync(s.cs)
+}
+
+// setHandledRequests records the requests this reconcile served: a renew
+// once the sources were read again (setStatus runs only after the sync
+// phase), a verify once the verification ran.
+func setHandledRequests(s *scope) {
+	st := &s.cs.Status
+	if s.renewRequest == "" && (s.verifyRequest == "" || !s.verifiedDone) {
+		return
+	}
+	h := v1alpha1.HandledRequests{}
+	if st.LastHandledRequests != nil {
+		h = *st.LastHandledRequests
+	}
+	if s.renewRequest != "" {
+		h.Renew = s.renewRequest
+	}
+	if s.verifyRequest != "" && s.verifiedDone {
+		h.Verify = s.verifyRequest
+	}
+	st.LastHandledRequests = &h
 }
 
 // setPods records the verification counts; lastVerifiedTime moves only when
@@ -164,7 +202,7 @@ func setSynced(s *scope) {
 	case s.rb.withheld:
 		setCondition(cs, v1alpha1.ConditionSynced, metav1.ConditionFalse, v1alpha1.ReasonRollbackHeld,
 			fmt.Sprintf("source %q offers certificate sha256 %.16s…, which was rolled back; it is synced again when a newer one arrives or %s is set; %s",
-				s.candidates[s.winner].Source, s.candidates[s.winner].Bundle.SHA256(), v1alpha1.AnnotationRenewRequestedAt, keeps))
+				s.candidates[s.winner].Source, s.candidates[s.winner].Bundle.SHA256(), v1alpha1.AnnotationRenewRequested, keeps))
 	case cs.Spec.Suspend && s.outcome.Action != target.None:
 		setCondition(cs, v1alpha1.ConditionSynced, metav1.ConditionFalse, v1alpha1.ReasonSuspended,
 			"spec.suspend is true and the target differs from the chosen certificate; "+keeps)

@@ -89,7 +89,7 @@ type stScopeOption func(*scope)
 // stScope is a reconcile's scope over stCertSync(): no candidate, no target.
 func stScope(cs *v1alpha1.CertSync, opts ...stScopeOption) *scope {
 	s := newScope(cs, stNow)
-	s.synced, s.rolled, s.verifiedDone = true, true, true
+	s.synced, s.ro.Done, s.verifiedDone = true, true, true
 	for _, o := range opts {
 		o(s)
 	}

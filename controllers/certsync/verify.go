@@ -84,7 +84,9 @@ func (r *Reconciler) probeAndRemediate(ctx context.Context, s *scope) error {
 	}
 	key, interval, podsKey := s.key(), verifyInterval(s.cs), podsKeyOf(ready)
 	changes := r.memory.PodSetChanges(key)
-	if pods, at, ok := r.verified.last(key, s.ro.Held, podsKey, changes, s.now, interval); ok {
+	// A verify request (kubectl certsync verify) probes now, whatever the
+	// last result's age.
+	if pods, at, ok := r.verified.last(key, s.ro.Held, podsKey, changes, s.now, interval); ok && s.verifyRequest == "" {
 		v.pods, v.at = pods, at
 	} else {
 		start := time.Now()

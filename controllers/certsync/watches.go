@@ -6,21 +6,19 @@ import (
 	"slices"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	"certsync.io/certsync/api/v1alpha1"
 	"certsync.io/certsync/controllers/engine"
 	"certsync.io/certsync/internal/probe"
+	"certsync.io/certsync/internal/requests"
 	"certsync.io/certsync/internal/rollout"
 	"certsync.io/certsync/internal/sources"
 )
@@ -32,24 +30,18 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		r.Prober = &probe.Prober{}
 	}
 	if r.Poller == nil {
-		r.Poller = &engine.Poller{}
+		r.Poller = &engine.Poller{Fetcher: &sources.HTTPSFetcher{Egress: r.EgressPolicy()}}
 	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.CertSync{}, secretRefIndex, secretRefs); err != nil {
 		return err
 	}
-	b := ctrl.NewControllerManagedBy(mgr).
-		For(&v1alpha1.CertSync{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		// Metadata only: every Secret event is seen, no Secret data is cached.
-		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.certSyncsForSecret)).
-		// Pods are cached stripped to what certsync reads (ManagerOptions).
-		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.certSyncsForPod)).
-		// Workload status tells when a rollout completes; these informers
-		// exist anyway because the rollout phase reads workloads cached.
-		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.certSyncsForWorkload)).
-		Watches(&appsv1.StatefulSet{}, handler.EnqueueRequestsFromMapFunc(r.certSyncsForWorkload)).
-		Watches(&appsv1.DaemonSet{}, handler.EnqueueRequestsFromMapFunc(r.certSyncsForWorkload)).
-		WithOptions(r.ControllerOptions()).
-		Named("certsync")
+	// Pods are cached stripped to what certsync reads (ManagerOptions);
+	// the workload informers exist anyway because the rollout phase reads
+	// workloads cached. The verify and renew request annotations wake a
+	// CertSync as its spec does.
+	b := r.NewController(mgr, "certsync", &v1alpha1.CertSync{}, engine.Watches{
+		Secret: r.certSyncsForSecret, Pod: r.certSyncsForPod, Workload: r.certSyncsForWorkload,
+		Requests: requests.Predicate()})
 	var err error
 	if r.certManager, err = certificatesServed(mgr); err != nil {
 		return err

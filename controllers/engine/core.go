@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 
+	"certsync.io/certsync/internal/egress"
 	"certsync.io/certsync/internal/expiry"
 	"certsync.io/certsync/internal/metrics"
 )
@@ -51,6 +52,19 @@ type Core struct {
 	// MaxConcurrentReconciles bounds the objects reconciled at once; 0
 	// means DefaultMaxConcurrentReconciles.
 	MaxConcurrentReconciles int
+	// Egress is the policy for the URLs tenants choose (HTTPS sources,
+	// token endpoints); nil means the default policy (see EgressPolicy).
+	Egress *egress.Policy
+}
+
+// EgressPolicy returns Egress, or the default policy (link-local,
+// metadata and loopback addresses denied) when none was set: forgetting to
+// configure it must not open the cluster network.
+func (c *Core) EgressPolicy() *egress.Policy {
+	if c.Egress == nil {
+		return &egress.Policy{}
+	}
+	return c.Egress
 }
 
 // Complete fills what was left unset from the manager.

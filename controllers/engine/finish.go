@@ -38,6 +38,25 @@ type Record struct {
 	// status that records them, so a reconcile of a stale cached copy
 	// (whose status write conflicts) does not announce a change twice.
 	Transitions []Event
+	// Observe, when set, records the object's metrics last, with the
+	// reconcile's final error.
+	Observe func(err error)
+}
+
+// FinishSynced is both kinds' deferred finish. A reconcile that failed
+// before its sync phase (synced false) learned nothing worth a write and
+// records nothing; otherwise record sets the status and says what to store,
+// announce and observe, and Finish does so.
+func (c *Core) FinishSynced(ctx context.Context, synced bool, record func() Record, res ctrl.Result, err error) (ctrl.Result, error) {
+	if !synced {
+		return res, err
+	}
+	rec := record()
+	res, err = c.Finish(ctx, rec, res, err)
+	if rec.Observe != nil {
+		rec.Observe(err)
+	}
+	return res, err
 }
 
 // Finish stores the status when it changed, then emits the events: the
@@ -87,20 +106,37 @@ func Warning(reason, action, note string) Event {
 	return Event{Type: corev1.EventTypeWarning, Reason: reason, Action: action, Note: note}
 }
 
+// Candidate is one source's outcome, of either kind
+// (selection.Candidate, secretvalues.Candidate).
+type Candidate interface {
+	// TransientFailure names the source and says why, when it failed for
+	// a reason that passes (ok).
+	TransientFailure() (source, message string, ok bool)
+}
+
 // RetryError is why a reconcile whose phases all ran is retried with the
 // controller's capped exponential backoff: a target write that failed, or
 // a source that could not be read for a reason that passes (an API error
 // reading a Secret). The target keeps its content meanwhile.
-func RetryError[C any](writeErr error, candidates []C, transient func(C) (source, message string, ok bool)) error {
+func RetryError[C Candidate](writeErr error, candidates []C) error {
 	if writeErr != nil {
 		return writeErr
 	}
 	for _, c := range candidates {
-		if source, msg, ok := transient(c); ok {
+		if source, msg, ok := c.TransientFailure(); ok {
 			return fmt.Errorf("source %q: %s", source, msg)
 		}
 	}
 	return nil
+}
+
+// Outcome is the result of a reconcile whose phases all ran: retried with
+// backoff for RetryError's reasons, else woken after requeue.
+func Outcome[C Candidate](writeErr error, candidates []C, requeue time.Duration) (ctrl.Result, error) {
+	if err := RetryError(writeErr, candidates); err != nil {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{RequeueAfter: requeue}, nil
 }
 
 // RecordSync counts a reconcile's sync result: a write, or a failure.

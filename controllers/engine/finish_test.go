@@ -109,3 +109,35 @@ func TestFinishOrder(t *testing.T) {
 		})
 	}
 }
+
+// TestFinishSynced: a reconcile that failed before its sync phase records
+// nothing (no status, no events, no metrics) and keeps its outcome; a
+// synced one is observed last, with the final error (here the status
+// write's).
+func TestFinishSynced(t *testing.T) {
+	phaseErr := errors.New("reading sources")
+	for _, synced := range []bool{false, true} {
+		l := &journal{patchErr: apierrors.NewServiceUnavailable("etcd")}
+		c := &Core{Client: statusClient{log: l}, Recorder: recorder{log: l}}
+		orig := &v1alpha1.CertSync{ObjectMeta: metav1.ObjectMeta{Namespace: "mail", Name: "mail"}}
+		var observed []error
+		built := false
+		_, err := c.FinishSynced(context.Background(), synced, func() Record {
+			built = true
+			obj := orig.DeepCopy()
+			obj.Status.ObservedGeneration = 2
+			return Record{Orig: orig, Obj: obj,
+				StatusOf: func(o client.Object) any { return o.(*v1alpha1.CertSync).Status },
+				Actions:  []Event{Normal(v1alpha1.ReasonSynced, "Sync", "wrote")},
+				Observe:  func(err error) { observed = append(observed, err); l.entries = append(l.entries, "observe") }}
+		}, ctrl.Result{}, map[bool]error{false: phaseErr}[synced])
+		switch {
+		case !synced && (built || len(l.entries) != 0 || !errors.Is(err, phaseErr)):
+			t.Errorf("not synced: built %v, entries %v, err %v; want nothing recorded and the phase error", built, l.entries, err)
+		case synced && !slices.Equal(l.entries, []string{"status failed", "event:Synced", "observe"}):
+			t.Errorf("synced: order %v, want status, events, then observe", l.entries)
+		case synced && (len(observed) != 1 || observed[0] == nil || observed[0] != err):
+			t.Errorf("synced: observed %v, want the final error %v", observed, err)
+		}
+	}
+}

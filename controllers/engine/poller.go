@@ -124,6 +124,18 @@ func (p *Poller) Poll(ctx context.Context, key PollKey, cfg sources.HTTPSConfig,
 	return st.poll
 }
 
+// Expire makes a source due now, bypassing its refreshInterval or backoff
+// (a `kubectl certsync renew`); its outcome and cache are kept, so an
+// unchanged body is still a cheap conditional request.
+func (p *Poller) Expire(key PollKey) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if st, ok := p.states[key]; ok {
+		st.poll.Next = time.Time{}
+		p.states[key] = st
+	}
+}
+
 func (p *Poller) jitter() float64 {
 	if p.Jitter != nil {
 		return p.Jitter()
@@ -145,6 +157,19 @@ func (p *Poller) Retain(obj types.NamespacedName, keep map[string]bool) {
 			}
 		}
 	}
+}
+
+// SourcesOf returns how many sources of obj the Poller holds state for.
+func (p *Poller) SourcesOf(obj types.NamespacedName) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for k := range p.states {
+		if k.Object == obj {
+			n++
+		}
+	}
+	return n
 }
 
 // Sources returns how many sources the Poller holds state for.

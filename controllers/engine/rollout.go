@@ -88,6 +88,9 @@ type Rollout struct {
 	Evicted int
 	// Events are the evictions and blocked evictions to announce.
 	Events []Event
+	// Done is set when Roll ran to its end: status may then record the
+	// rollout; a failure before it keeps what the last reconcile recorded.
+	Done bool
 }
 
 // Mode is spec.rollout.mode with its default.
@@ -191,8 +194,17 @@ func (r *Restarter) remember(ro *Rollout, rec v1alpha1.RestartRecord) {
 }
 
 // Roll restarts each workload that still runs pods started before Held was
-// written, once per content, and evicts such bare pods a few at a time.
+// written, once per content, and evicts such bare pods a few at a time;
+// ro.Done tells it got to the end. It is both kinds' rollout phase.
 func (r *Restarter) Roll(ctx context.Context, ro *Rollout) error {
+	if err := r.roll(ctx, ro); err != nil {
+		return err
+	}
+	ro.Done = true
+	return nil
+}
+
+func (r *Restarter) roll(ctx context.Context, ro *Rollout) error {
 	switch {
 	case ro.Held == "":
 		ro.State.Skipped = "the target holds no " + ro.What + " of this object yet"
@@ -208,26 +220,10 @@ func (r *Restarter) Roll(ctx context.Context, ro *Rollout) error {
 	return r.rollBarePods(ctx, ro)
 }
 
-// workloadsToRoll lists, without duplicates, the listed workloads and (in
-// Auto mode) the controllers of the pods that mount the target.
+// workloadsToRoll lists the workloads to restart: rollout.WorkloadsToRoll,
+// shared with `kubectl certsync plan`.
 func workloadsToRoll(ro *Rollout) []rollout.Workload {
-	var ws []rollout.Workload
-	add := func(w rollout.Workload) {
-		if !slices.Contains(ws, w) {
-			ws = append(ws, w)
-		}
-	}
-	for _, ref := range ro.Spec.Workloads {
-		add(rollout.Workload{Kind: ref.Kind, Name: ref.Name})
-	}
-	if Mode(ro.Spec) == v1alpha1.RolloutAuto {
-		for _, p := range ro.UsingPods {
-			if w := rollout.WorkloadOf(p); w.Kind == "Deployment" || w.Kind == "StatefulSet" || w.Kind == "DaemonSet" {
-				add(w)
-			}
-		}
-	}
-	return ws
+	return rollout.WorkloadsToRoll(ro.Spec, ro.UsingPods)
 }
 
 func (r *Restarter) rollWorkload(ctx context.Context, ro *Rollout, w rollout.Workload) error {

@@ -9,13 +9,11 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"certsync.io/certsync/api/v1alpha1"
 	"certsync.io/certsync/controllers/engine"
 	"certsync.io/certsync/internal/expiry"
 	"certsync.io/certsync/internal/metrics"
-	"certsync.io/certsync/internal/secretvalues"
 )
 
 // secretRefIndex indexes SecretSyncs by every Secret they read or write
@@ -36,7 +34,7 @@ type Reconciler struct {
 }
 
 // +kubebuilder:rbac:groups=certsync.io,resources=secretsyncs,verbs=get;list;watch
-// +kubebuilder:rbac:groups=certsync.io,resources=secretsyncs/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=certsync.io,resources=secretsyncs/status,verbs=get;patch
 
 // Reconcile reads every source, picks the newest usable values, writes them
 // to the target if they differ, restarts their consumers and verifies them;
@@ -49,38 +47,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	}
 	s := newScope(&ss, r.Now(req.NamespacedName))
 	orig := ss.DeepCopy()
-	defer func() { res, err = r.finish(ctx, orig, s, res, err) }()
+	defer func() {
+		res, err = r.FinishSynced(ctx, s.synced, func() engine.Record { return r.record(orig, s) }, res, err)
+	}()
 
 	if err := engine.RunPhases(ctx, s, r.readSources, r.syncTarget, r.gatherPods, r.rollout, r.verifyToken); err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := engine.RetryError(s.err, s.candidates, func(c secretvalues.Candidate) (string, string, bool) {
-		return c.Source, c.Message, c.Transient
-	}); err != nil {
-		return ctrl.Result{}, err
-	}
-	return ctrl.Result{RequeueAfter: secretSyncRequeue(s)}, nil
-}
-
-// finish records what the reconcile did, whichever phase it reached, the
-// same way as a CertSync's: the status first, then the events, then the
-// metrics.
-func (r *Reconciler) finish(ctx context.Context, orig *v1alpha1.SecretSync, s *scope, res ctrl.Result, err error) (ctrl.Result, error) {
-	if !s.synced {
-		return res, err
-	}
-	setSecretSyncStatus(s)
-	rec := engine.Record{
-		Orig: orig, Obj: s.ss,
-		StatusOf:    func(o client.Object) any { return o.(*v1alpha1.SecretSync).Status },
-		Actions:     secretSyncActions(s),
-		Transitions: secretSyncTransitions(orig, s),
-	}
-	res, err = r.Finish(ctx, rec, res, err)
-	obj := metrics.Object{Namespace: s.ss.Namespace, Name: s.ss.Name, Kind: metrics.KindSecretSync}
-	r.Metrics.Observe(obj, secretSyncSnapshot(s.ss))
-	r.RecordSync(obj, s.wrote, s.err != nil || err != nil)
-	return res, err
+	return engine.Outcome(s.err, s.candidates, secretSyncRequeue(s))
 }
 
 // forget drops what is remembered of a deleted SecretSync.

@@ -35,11 +35,7 @@ func (r *Reconciler) gatherPods(ctx context.Context, s *scope) error {
 // values, and evicts such bare pods within rollout.pods.maxUnavailable, as
 // for a CertSync (engine.Restarter).
 func (r *Reconciler) rollout(ctx context.Context, s *scope) error {
-	if err := r.restarter().Roll(ctx, &s.ro); err != nil {
-		return err
-	}
-	s.rolled = true
-	return nil
+	return r.restarter().Roll(ctx, &s.ro)
 }
 
 // restarter restarts and evicts for this reconciler, with its memory.

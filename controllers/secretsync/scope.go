@@ -25,6 +25,9 @@ type scope struct {
 	candidates []secretvalues.Candidate
 	winner     int
 	nextFetch  time.Time
+	// secretAnnotations are the annotations of the Secret sources read,
+	// by source name: their consent to release values (checkToken).
+	secretAnnotations map[string]map[string]string
 	// target is the target Secret, nil when missing; conflict says why it
 	// is not this SecretSync's to write; differs: the target does not hold
 	// the winner (a write is due, or was held back by suspend); wrote: this
@@ -44,8 +47,6 @@ type scope struct {
 	// ro is the rollout: the pods that use the target (gatherPods), what
 	// was restarted and evicted (rollout).
 	ro engine.Rollout
-	// rolled: the rollout phase completed (rollout).
-	rolled bool
 	// verify is the token check, nil when none is configured (verify).
 	verify *tokenCheck
 }

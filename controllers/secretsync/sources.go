@@ -30,6 +30,12 @@ func (r *Reconciler) readSources(ctx context.Context, s *scope) error {
 		switch {
 		case src.Secret != nil:
 			m, err = r.readOpaqueSecret(ctx, s.ss.Namespace, src.Secret)
+			if err == nil {
+				if s.secretAnnotations == nil {
+					s.secretAnnotations = map[string]map[string]string{}
+				}
+				s.secretAnnotations[src.Name] = m.Annotations
+			}
 		case src.HTTPS != nil:
 			httpsSources[src.Name] = true
 			m, err = r.readHTTPS(ctx, s, src.Name, src.HTTPS)
@@ -107,6 +113,9 @@ func (r *Reconciler) secretSyncHTTPSConfig(ctx context.Context, ns string, src *
 	if ref := src.AuthSecretRef; ref != nil {
 		secret, err := r.readConfigSecret(ctx, ns, ref.Name)
 		if err != nil {
+			return cfg, err
+		}
+		if err := sources.CredentialReleased(secret, src.URL); err != nil {
 			return cfg, err
 		}
 		if cfg.Auth, err = sources.AuthFrom(secret); err != nil {

@@ -7,13 +7,33 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"certsync.io/certsync/api/v1alpha1"
 	"certsync.io/certsync/controllers/engine"
 	"certsync.io/certsync/internal/expiry"
 	"certsync.io/certsync/internal/health"
+	"certsync.io/certsync/internal/metrics"
 	"certsync.io/certsync/internal/secretvalues"
 )
+
+// record is what engine.FinishSynced stores, announces and observes of a
+// reconcile, the same way as a CertSync's: the status, the events, then
+// the series.
+func (r *Reconciler) record(orig *v1alpha1.SecretSync, s *scope) engine.Record {
+	setSecretSyncStatus(s)
+	obj := metrics.Object{Namespace: s.ss.Namespace, Name: s.ss.Name, Kind: metrics.KindSecretSync}
+	return engine.Record{
+		Orig: orig, Obj: s.ss,
+		StatusOf:    func(o client.Object) any { return o.(*v1alpha1.SecretSync).Status },
+		Actions:     secretSyncActions(s),
+		Transitions: secretSyncTransitions(orig, s),
+		Observe: func(err error) {
+			r.Metrics.Observe(obj, secretSyncSnapshot(s.ss))
+			r.RecordSync(obj, s.wrote, s.err != nil || err != nil)
+		},
+	}
+}
 
 // setSecretSyncStatus records what the reconcile found and did. Every field
 // derives from the scope alone, so an unchanged world yields an identical
@@ -43,7 +63,7 @@ func setSecretSyncStatus(s *scope) {
 	// The rollout phase ran to its end (and the token check after it,
 	// which never fails the reconcile): a failure before it keeps what the
 	// last reconcile recorded of both.
-	if s.rolled {
+	if s.ro.Done {
 		setSecretRolledOut(s, set)
 		setSecretVerified(s, set)
 	}

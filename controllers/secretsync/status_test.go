@@ -31,7 +31,7 @@ func unitScope(notAfter time.Time, now time.Time) *scope {
 	c := secretvalues.Candidate{Source: "legacy", Valid: true, Reason: secretvalues.ReasonValid, Values: map[string][]byte{"CLIENT_ID": []byte("a")}, NotAfter: notAfter}
 	c.SHA256 = secretvalues.Hash(c.Values)
 	s := newScope(ss, now)
-	s.candidates, s.winner, s.heldSource, s.heldNotAfter, s.synced, s.rolled = []secretvalues.Candidate{c}, 0, "legacy", notAfter, true, true
+	s.candidates, s.winner, s.heldSource, s.heldNotAfter, s.synced, s.ro.Done = []secretvalues.Candidate{c}, 0, "legacy", notAfter, true, true
 	s.ro.Held = c.SHA256
 	return s
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"fmt"
+	"net/url"
 	"sync"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"certsync.io/certsync/api/v1alpha1"
+	"certsync.io/certsync/internal/consent"
 	"certsync.io/certsync/internal/oauth2check"
 )
 
@@ -101,6 +103,12 @@ func (r *Reconciler) checkToken(ctx context.Context, s *scope) {
 			"verify.oauth2ClientCredentials.%s: target Secret %s has no such key; list it as a keys[].to", missing, s.ss.Spec.Target.SecretName)}
 		return
 	}
+	if host, ok := s.tokenCredentialsReleased(cfg.TokenURL); !ok {
+		check.verdict = oauth2check.Verdict{Reason: consent.ReasonCredentialNotReleased, Message: fmt.Sprintf(
+			"the client credentials come from Secret source %q, which does not allow its values to be sent to %s: no token request was made; whoever manages that Secret can add %s to its %s annotation",
+			s.heldSource, host, host, consent.AnnotationAllowedHosts)}
+		return
+	}
 	caPEM, err := r.readTokenCA(ctx, s.ss)
 	if err != nil {
 		check.verdict = oauth2check.Verdict{Reason: oauth2check.ReasonInvalidConfig, Message: err.Error()}
@@ -116,7 +124,7 @@ func (r *Reconciler) checkToken(ctx context.Context, s *scope) {
 	if cfg.Timeout != nil {
 		timeout = cfg.Timeout.Duration
 	}
-	check.verdict = oauth2check.Request(ctx, oauth2check.Client{TokenURL: cfg.TokenURL, Scopes: cfg.Scopes, Timeout: timeout, CAPEM: caPEM}, string(id), string(secret))
+	check.verdict = oauth2check.Request(ctx, oauth2check.Client{TokenURL: cfg.TokenURL, Scopes: cfg.Scopes, Timeout: timeout, CAPEM: caPEM, Egress: r.EgressPolicy()}, string(id), string(secret))
 	check.at, check.again = s.now, defaultTokenInterval
 	if d := cfg.Interval; d != nil && d.Duration > 0 {
 		check.again = d.Duration
@@ -154,4 +162,30 @@ func (r *Reconciler) readTokenCA(ctx context.Context, ss *v1alpha1.SecretSync) (
 		return nil, fmt.Errorf("verify.oauth2ClientCredentials.caSecretRef: key %q of Secret %s holds no PEM certificate", ref.Key, ref.Name)
 	}
 	return pem, nil
+}
+
+// tokenCredentialsReleased says whether the credentials the target holds
+// may be sent to tokenURL: values copied from a Secret only when that
+// Secret's certsync.io/allowed-hosts annotation names the host (otherwise a
+// SecretSync author could copy any Secret of the namespace and POST it to a
+// URL of their choosing); values fetched from an HTTPS source were handed
+// out over the network already and carry no such restriction. A source
+// that is gone from the spec, or could not be read, releases nothing.
+func (s *scope) tokenCredentialsReleased(tokenURL string) (string, bool) {
+	for _, src := range s.ss.Spec.Sources {
+		if src.Name != s.heldSource {
+			continue
+		}
+		if src.HTTPS != nil {
+			return "", true
+		}
+		if ann, read := s.secretAnnotations[src.Name]; read {
+			return consent.FirstDenied(ann, tokenURL)
+		}
+	}
+	host := "the token URL's host"
+	if u, err := url.Parse(tokenURL); err == nil && u.Hostname() != "" {
+		host = u.Hostname()
+	}
+	return host, false
 }

@@ -5,41 +5,29 @@ import (
 	"context"
 	"slices"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	"certsync.io/certsync/api/v1alpha1"
 	"certsync.io/certsync/controllers/engine"
 	"certsync.io/certsync/internal/rollout"
+	"certsync.io/certsync/internal/sources"
 )
 
 // SetupWithManager registers the SecretSync controller.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.Complete(mgr)
 	if r.Poller == nil {
-		r.Poller = &engine.Poller{}
+		r.Poller = &engine.Poller{Fetcher: &sources.HTTPSFetcher{Egress: r.EgressPolicy()}}
 	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.SecretSync{}, secretRefIndex, secretSyncRefs); err != nil {
 		return err
 	}
-	b := ctrl.NewControllerManagedBy(mgr).Named("secretsync").
-		For(&v1alpha1.SecretSync{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		// Metadata only: every Secret event is seen, no Secret data is cached.
-		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.secretSyncsForSecret)).
-		// Bare pods are evicted as a CertSync's are: their events tell when.
-		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.secretSyncsForPod)).
-		WithOptions(r.ControllerOptions())
-	// Workload status tells when a restart completes.
-	for _, w := range []client.Object{&appsv1.Deployment{}, &appsv1.StatefulSet{}, &appsv1.DaemonSet{}} {
-		b = b.Watches(w, handler.EnqueueRequestsFromMapFunc(r.secretSyncsForWorkload))
-	}
-	return b.Complete(r)
+	return r.NewController(mgr, "secretsync", &v1alpha1.SecretSync{}, engine.Watches{
+		Secret: r.secretSyncsForSecret, Pod: r.secretSyncsForPod, Workload: r.secretSyncsForWorkload}).
+		Complete(r)
 }
 
 // secretSyncRefs lists the Secrets a SecretSync reads or writes.

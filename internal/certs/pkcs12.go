@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
+
+	"certsync.io/certsync/internal/pkcs12safe"
 )
 
 // Reasons specific to PKCS#12 input.
@@ -58,6 +60,9 @@ func decodePKCS12(data []byte, password string) (certPEM, keyPEM, caPEM []byte, 
 	if err := checkPKCS12Cost(data); err != nil {
 		return nil, nil, nil, err
 	}
+	if err := checkEncryptedSafesCost(data, password); err != nil {
+		return nil, nil, nil, err
+	}
 	key, leaf, others, err := decodeChain(data, password)
 	if err != nil {
 		return nil, nil, nil, classifyPKCS12Error(err, password)
@@ -75,9 +80,70 @@ func decodePKCS12(data []byte, password string) (certPEM, keyPEM, caPEM []byte, 
 	return certPEM, keyPEM, caPEM, nil
 }
 
+// CheckPKCS12Cost refuses PKCS#12 data whose key derivations, anywhere in
+// the file, would be unreasonably expensive (see maxPKCS12Iterations); it
+// is what DecodePKCS12 checks first, for callers that decode with go-pkcs12
+// themselves (an existing keystore.p12 of a target). The error is an *Error.
+func CheckPKCS12Cost(data []byte, password string) error {
+	if err := checkPKCS12Cost(data); err != nil {
+		return err
+	}
+	if err := checkEncryptedSafesCost(data, password); err != nil {
+		return err
+	}
+	return nil
+}
+
+// DecodeChainGuarded is pkcs12.DecodeChain after CheckPKCS12Cost, with a
+// decoder panic turned into an error.
+func DecodeChainGuarded(data []byte, password string) (key any, leaf *x509.Certificate, cas []*x509.Certificate, err error) {
+	if err := CheckPKCS12Cost(data, password); err != nil {
+		return nil, nil, nil, err
+	}
+	return decodeChain(data, password)
+}
+
+// DecodeTrustStoreGuarded is pkcs12.DecodeTrustStore after CheckPKCS12Cost,
+// with a decoder panic turned into an error.
+func DecodeTrustStoreGuarded(data []byte, password string) (cas []*x509.Certificate, err error) {
+	if err := CheckPKCS12Cost(data, password); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			cas, err = nil, fmt.Errorf("pkcs12: malformed file (decoder panic: %v)", r)
+		}
+	}()
+	return pkcs12.DecodeTrustStore(data, password)
+}
+
+// checkEncryptedSafesCost scans the inside of the file's encrypted safes
+// the way checkPKCS12Cost scans the outside: a key bag placed in an
+// encrypted safe carries parameters nobody can see before decryption, and
+// the tenant who wrote the file also holds its password. The safes' own
+// parameters have been checked by then, so decrypting them is bounded.
+func checkEncryptedSafesCost(data []byte, password string) *Error {
+	plains, err := pkcs12safe.EncryptedSafes(data, password, maxPKCS12Iterations)
+	switch {
+	case errors.Is(err, pkcs12safe.ErrTooCostly):
+		return tooCostly("key derivation iterations", maxPKCS12Iterations)
+	case err != nil:
+		return classifyPKCS12Error(pkcs12.ErrDecryption, password)
+	}
+	for _, p := range plains {
+		s := costScan{}
+		s.walk(p, 0)
+		if s.err != nil {
+			return s.err
+		}
+	}
+	return nil
+}
+
 // decodeChain runs the library decoder, turning a panic into an error: the
-// input is untrusted and go-pkcs12 v0.7.2 panics on some malformed files
-// (e.g. a PBES2 IV that is not one AES block long).
+// input is untrusted and go-pkcs12 before v0.7.3 panicked on some malformed
+// files (e.g. a PBES2 IV that is not one AES block long); the guard stays
+// for whatever the next such bug is.
 func decodeChain(data []byte, password string) (key any, leaf *x509.Certificate, others []*x509.Certificate, err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -289,8 +355,7 @@ var (
 // checks the parameters of every PKCS#12 PBE and PBKDF2 algorithm and of the
 // MAC. It leaves structural errors to the decoder, whose messages are
 // better. Parameters inside an encrypted safe cannot be seen before
-// decryption; reaching them takes the file's password, i.e. control of the
-// source, and the password-protected MAC check runs first.
+// decryption: checkEncryptedSafesCost decrypts the safes and scans them.
 func checkPKCS12Cost(der []byte) *Error {
 	if err := checkMACIterations(der); err != nil {
 		return err
@@ -397,8 +462,12 @@ func checkCount(v asn1.RawValue, limit int64, what string) *Error {
 		}
 	}
 	if len(v.Bytes) > 8 || n > limit {
-		return newError(ReasonPKCS12Invalid, "%s asks for more %s than the limit of %d, which would make reading it very slow; re-export it with the tool's default settings",
-			whatPKCS12, what, limit)
+		return tooCostly(what, limit)
 	}
 	return nil
+}
+
+func tooCostly(what string, limit int64) *Error {
+	return newError(ReasonPKCS12Invalid, "%s asks for more %s than the limit of %d, which would make reading it very slow; re-export it with the tool's default settings",
+		whatPKCS12, what, limit)
 }

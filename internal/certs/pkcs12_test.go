@@ -11,11 +11,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
 
 	"certsync.io/certsync/internal/certs"
 	"certsync.io/certsync/internal/certs/certstest"
+	"certsync.io/certsync/internal/pkcs12safe/pkcs12test"
 )
 
 const p12Password = "s3cret-Pässword"
@@ -331,8 +333,9 @@ func pbes2(t testing.TB, iterations, keyLength int, iv []byte) pkix.AlgorithmIde
 	return pkix.AlgorithmIdentifier{Algorithm: oidPBES2, Parameters: asn1.RawValue{FullBytes: mustMarshal(t, p12PBES2Params{KDF: kdf, Scheme: scheme})}}
 }
 
-// go-pkcs12 v0.7.2 panics on a PBES2 IV that is not one AES block long; a
-// source must not be able to crash the controller with it.
+// go-pkcs12 v0.7.2 panicked on a PBES2 IV that is not one AES block long
+// (v0.7.4 returns an error); a source must not be able to crash the
+// controller with it, whatever the library version.
 func TestDecodePKCS12MalformedIVDoesNotPanic(t *testing.T) {
 	pfx := encryptedPFX(t, pbes2(t, 1, 0, []byte{1, 2, 3}), nil)
 	func() {
@@ -403,5 +406,27 @@ func TestDecodePKCS12RefusesExpensiveFiles(t *testing.T) {
 				t.Fatalf("got %v, want %s about a limit", err, certs.ReasonPKCS12Invalid)
 			}
 		})
+	}
+}
+
+// A key bag inside the encrypted safe carries parameters nobody sees before
+// decrypting; the tenant writes both the file and the password, so the
+// iteration count there is capped too. Obeyed, this file would keep a
+// worker busy for about half an hour.
+func TestDecodePKCS12RefusesHugeInnerIterationsFast(t *testing.T) {
+	pfx := pkcs12test.HugeInnerIterations(1<<31 - 1)
+	start := time.Now()
+	_, _, _, err := certs.DecodePKCS12(pfx, "")
+	if e := reasonOf(t, err); e.Reason != certs.ReasonPKCS12Invalid || !strings.Contains(e.Message, "limit") {
+		t.Fatalf("got %v, want %s about a limit", err, certs.ReasonPKCS12Invalid)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("refusing took %s", took)
+	}
+	if err := certs.CheckPKCS12Cost(pfx, ""); err == nil {
+		t.Error("CheckPKCS12Cost accepted the file")
+	}
+	if _, _, _, err := certs.DecodeChainGuarded(pfx, ""); err == nil {
+		t.Error("DecodeChainGuarded accepted the file")
 	}
 }

@@ -82,7 +82,7 @@ func Withheld(last *v1alpha1.RollbackRecord, candidate string, renewRequestedAt 
 // RenewRequestedAt parses the annotation certsync.io/renew-requested-at;
 // zero when absent or not RFC 3339.
 func RenewRequestedAt(annotations map[string]string) time.Time {
-	t, err := time.Parse(time.RFC3339Nano, annotations[v1alpha1.AnnotationRenewRequestedAt])
+	t, err := time.Parse(time.RFC3339Nano, annotations[v1alpha1.AnnotationRenewRequested])
 	if err != nil {
 		return time.Time{}
 	}

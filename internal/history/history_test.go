@@ -209,7 +209,7 @@ func TestLastRollback(t *testing.T) {
 	if got := LastRollback(nil, map[string]string{AnnotationRejected: "t"}); got != nil {
 		t.Errorf("without a time: %+v", got)
 	}
-	if got := RenewRequestedAt(map[string]string{v1alpha1.AnnotationRenewRequestedAt: "junk"}); !got.IsZero() {
+	if got := RenewRequestedAt(map[string]string{v1alpha1.AnnotationRenewRequested: "junk"}); !got.IsZero() {
 		t.Errorf("junk renew time parsed: %v", got)
 	}
 }

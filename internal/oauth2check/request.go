@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"certsync.io/certsync/api/v1alpha1"
+	"certsync.io/certsync/internal/egress"
 )
 
 // DefaultTimeout bounds a token request when the SecretSync sets none.
@@ -30,6 +31,9 @@ type Client struct {
 	Timeout time.Duration
 	// CAPEM is the only trust for the endpoint when set; nil: the system's.
 	CAPEM []byte
+	// Egress is checked for the token URL's host and every connection;
+	// nil: the default policy (link-local, metadata, loopback denied).
+	Egress *egress.Policy
 }
 
 // Request makes one client-credentials token request (RFC 6749 §4.4)
@@ -57,6 +61,15 @@ func Request(ctx context.Context, cfg Client, id, secret string) Verdict {
 	if len(cfg.Scopes) > 0 {
 		form.Set("scope", strings.Join(cfg.Scopes, " "))
 	}
+	policy := cfg.Egress
+	if policy == nil {
+		policy = &egress.Policy{}
+	}
+	if u, err := url.Parse(cfg.TokenURL); err == nil {
+		if err := policy.CheckHost(u.Hostname()); err != nil {
+			return Verdict{Reason: egress.ReasonEgressDenied, Message: "POST " + endpoint + ": " + err.Error()}
+		}
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cfg.TokenURL, strings.NewReader(form.Encode()))
 	if err != nil {
 		return Verdict{Reason: ReasonInvalidConfig, Message: "verify.oauth2ClientCredentials.tokenURL is not a usable URL"}
@@ -71,13 +84,16 @@ func Request(ctx context.Context, cfg Client, id, secret string) Verdict {
 		tlsConfig.RootCAs.AppendCertsFromPEM(caPEM)
 	}
 	hc := &http.Client{
-		Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, TLSClientConfig: tlsConfig, DisableKeepAlives: true},
+		Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, DialContext: policy.DialContext, TLSClientConfig: tlsConfig, DisableKeepAlives: true},
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
+		if egress.IsDenied(err) {
+			return Verdict{Reason: egress.ReasonEgressDenied, Message: "POST " + endpoint + ": " + deniedText(err)}
+		}
 		return unreachable(err)
 	}
 	defer func() { _ = resp.Body.Close() }()
@@ -94,9 +110,25 @@ func transportError(ctx context.Context, err error, timeout time.Duration) strin
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Sprintf("no answer within %s", timeout)
 	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
+	var unknown x509.UnknownAuthorityError
+	var hostname x509.HostnameError
+	var verify *tls.CertificateVerificationError
+	switch {
+	case errors.As(err, &unknown):
+		return "TLS: certificate signed by unknown authority (TLSHandshakeFailed)"
+	case errors.As(err, &hostname):
+		return "TLS: the certificate is not valid for the URL's host (TLSHandshakeFailed)"
+	case errors.As(err, &verify), strings.Contains(err.Error(), "tls: "):
+		return "TLS handshake failed (TLSHandshakeFailed)"
 	}
-	return err.Error()
+	// The error's own text carries the resolved address and port.
+	return egress.FailureClass(err)
+}
+
+func deniedText(err error) string {
+	var d *egress.DeniedError
+	if errors.As(err, &d) {
+		return d.Error()
+	}
+	return "denied by the operator's egress policy"
 }

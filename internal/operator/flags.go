@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"certsync.io/certsync/internal/hashkey"
 )
 
 // Flags are the operator's command-line settings. The names are a contract
@@ -38,6 +40,17 @@ type Flags struct {
 	// StuckReconcileTimeout is how long one reconcile may run before
 	// /healthz reports the manager stuck (and the kubelet restarts it).
 	StuckReconcileTimeout time.Duration
+
+	// EgressAllowHosts, EgressDenyCIDRs and EgressAllowLoopback limit
+	// where HTTPS sources and token endpoints (URLs tenants choose) may
+	// connect (internal/egress).
+	EgressAllowHosts    string
+	EgressDenyCIDRs     string
+	EgressAllowLoopback bool
+	// FingerprintKeySecret names the Secret, in OperatorNamespace, holding
+	// the HMAC key of the fingerprints of secret values (internal/hashkey).
+	FingerprintKeySecret string
+	OperatorNamespace    string
 
 	ShowVersion bool
 	Zap         zap.Options
@@ -71,6 +84,11 @@ func Bind(fs *flag.FlagSet) *Flags {
 	fs.IntVar(&f.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "How many CertSyncs (and, separately, SecretSyncs) reconcile at once.")
 	fs.IntVar(&f.VerifyConcurrency, "verify-concurrency", 32, "How many pod endpoints one verification probes at once.")
 	fs.DurationVar(&f.StuckReconcileTimeout, "stuck-reconcile-timeout", 10*time.Minute, "A reconcile running longer than this makes /healthz fail; 0 disables the check.")
+	fs.StringVar(&f.EgressAllowHosts, "egress-allow-hosts", "", "Comma-separated hosts (name, *.domain or IP) that HTTPS sources and token URLs may name; empty: any host not denied by address.")
+	fs.StringVar(&f.EgressDenyCIDRs, "egress-deny-cidrs", "", "Comma-separated CIDRs HTTPS sources and token URLs may not connect to (e.g. the pod and service networks), besides link-local and metadata addresses, which are always denied.")
+	fs.BoolVar(&f.EgressAllowLoopback, "egress-allow-loopback", false, "Allow HTTPS sources and token URLs on loopback addresses (local development and tests only).")
+	fs.StringVar(&f.FingerprintKeySecret, "fingerprint-key-secret", hashkey.DefaultSecretName, "Secret in the operator's namespace holding the HMAC key of the fingerprints of secret values; created with a random key if missing.")
+	fs.StringVar(&f.OperatorNamespace, "operator-namespace", "", "The operator's namespace (for the fingerprint key); default: $POD_NAMESPACE, else the service account's namespace.")
 	fs.BoolVar(&f.ShowVersion, "version", false, "Print the version and exit.")
 	f.Zap.BindFlags(fs)
 	return f

@@ -122,7 +122,14 @@ func NewManager(cfg *rest.Config, f *Flags, log logr.Logger) (ctrl.Manager, erro
 	if err != nil {
 		return nil, fmt.Errorf("creating the manager: %w", err)
 	}
-	if err := controllers.SetupWithManager(mgr, controllers.Options{VerifyConcurrency: f.VerifyConcurrency, MaxConcurrentReconciles: f.MaxConcurrentReconciles}); err != nil {
+	policy, err := EgressPolicy(f)
+	if err != nil {
+		return nil, err
+	}
+	if err := loadFingerprintKey(log, cfg, f.OperatorNamespace, f.FingerprintKeySecret); err != nil {
+		return nil, fmt.Errorf("loading the fingerprint key: %w", err)
+	}
+	if err := controllers.SetupWithManager(mgr, controllers.Options{VerifyConcurrency: f.VerifyConcurrency, MaxConcurrentReconciles: f.MaxConcurrentReconciles, Egress: policy}); err != nil {
 		return nil, err
 	}
 	ready := newReadiness(mgr, log)
@@ -159,6 +166,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, cfg func
 	if f.ShowVersion {
 		fmt.Fprintln(stdout, VersionString())
 		return 0
+	}
+	if _, err := EgressPolicy(f); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
 	}
 	f.Zap.Level = CapVerbosity(f.Zap.Level)
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&f.Zap), zap.WriteTo(stderr)))

@@ -45,7 +45,9 @@ func TestHealthzReportsAStuckReconcile(t *testing.T) {
 		Data: map[string][]byte{"ca.crt": caPEM}})).To(Succeed())
 
 	probe := freeAddr(t)
-	run(t, admin, "--metrics-bind-address=0", "--health-probe-bind-address="+probe, "--stuck-reconcile-timeout=2s")
+	// The HTTPS source is on 127.0.0.1, which the egress policy denies by
+	// default.
+	run(t, admin, "--metrics-bind-address=0", "--health-probe-bind-address="+probe, "--stuck-reconcile-timeout=2s", "--egress-allow-loopback")
 	healthz := func() int {
 		code, _, err := get("http://"+probe+"/healthz", "")
 		if err != nil {

@@ -72,7 +72,7 @@ func p12KeystoreHolds(data []byte, password string, b *certs.Bundle, cas []*x509
 	if len(data) == 0 || !modernPKCS12(data) {
 		return false
 	}
-	key, leaf, gotCAs, err := pkcs12.DecodeChain(data, password)
+	key, leaf, gotCAs, err := certs.DecodeChainGuarded(data, password)
 	if err != nil {
 		return false
 	}
@@ -86,7 +86,7 @@ func p12TruststoreHolds(data []byte, password string, cas []*x509.Certificate) b
 	if len(data) == 0 || !modernPKCS12(data) {
 		return false
 	}
-	got, err := pkcs12.DecodeTrustStore(data, password)
+	got, err := certs.DecodeTrustStoreGuarded(data, password)
 	return err == nil && sameCerts(got, cas)
 }
 

@@ -170,6 +170,11 @@ type Candidate struct {
 	Transient bool
 }
 
+// TransientFailure names the source and its message when it is Transient.
+func (c Candidate) TransientFailure() (source, message string, ok bool) {
+	return c.Source, c.Message, c.Transient
+}
+
 // Evaluate turns what source name yielded (m, or fetchErr) into a
 // candidate: the keys must all be there, the expiry (if one is declared and
 // present) must parse, and the secret must not have expired at now.

@@ -2,12 +2,14 @@ package secretvalues
 
 import (
 	"bytes"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -24,10 +26,26 @@ const ownerPrefix = "SecretSync/"
 // Owner is the certsync.io/owner annotation of SecretSync name's target.
 func Owner(name string) string { return ownerPrefix + name }
 
-// Hash is the SHA-256, in hex, of key/value pairs sorted by key: each key,
-// a NUL, the value's length (8 bytes big-endian) and the value, so no two
+// hashKey keys Hash; set once at startup by SetHashKey.
+var hashKey atomic.Pointer[[]byte]
+
+// SetHashKey makes Hash an HMAC-SHA256 keyed with key (an operator-held
+// secret, see internal/hashkey). Without a key, Hash is plain SHA-256, which
+// anyone who can read a SecretSync's status or a workload's pod template
+// could use to test guesses of a low-entropy value offline. Call it before
+// the controllers start; the key must stay the same across restarts, or
+// every target is rewritten and its consumers restarted once.
+func SetHashKey(key []byte) {
+	k := append([]byte(nil), key...)
+	hashKey.Store(&k)
+}
+
+// Hash is the HMAC-SHA256 with the operator's key (SetHashKey; SHA-256
+// without one), in hex, of key/value pairs sorted by key: each key, a NUL,
+// the value's length (8 bytes big-endian) and the value, so no two
 // different sets of pairs hash alike. It identifies a set of values (in
-// status, annotations and restarts) without revealing them.
+// status, annotations and restarts) without revealing them, and keyed, it
+// cannot be used to check a guess of them.
 func Hash(values map[string][]byte) string {
 	keys := make([]string, 0, len(values))
 	for k := range values {
@@ -35,6 +53,9 @@ func Hash(values map[string][]byte) string {
 	}
 	sort.Strings(keys)
 	h := sha256.New()
+	if k := hashKey.Load(); k != nil && len(*k) > 0 {
+		h = hmac.New(sha256.New, *k)
+	}
 	var n [8]byte
 	for _, k := range keys {
 		h.Write([]byte(k))

@@ -27,6 +27,11 @@ type Candidate struct {
 	Transient bool
 }
 
+// TransientFailure names the source and its message when it is Transient.
+func (c Candidate) TransientFailure() (source, message string, ok bool) {
+	return c.Source, c.Message, c.Transient
+}
+
 // Evaluate parses and validates what source name yielded (m, or fetchErr).
 func Evaluate(name string, m sources.Material, fetchErr error, req certs.Requirements, now time.Time) Candidate {
 	c := Candidate{Source: name}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"certsync.io/certsync/internal/certs"
+	"certsync.io/certsync/internal/egress"
 )
 
 // Reasons of the HTTPS source, besides the certs reasons (NotPEM, Empty,
@@ -22,6 +23,7 @@ const (
 	ReasonTLSError      = "TLSError"    // the endpoint's certificate is not trusted, or no TLS at all
 	ReasonUnreachable   = "Unreachable" // DNS, connection refused or reset
 	ReasonCanceled      = "Canceled"    // the caller gave up (shutdown)
+	ReasonEgressDenied  = egress.ReasonEgressDenied
 	ReasonTooLarge      = certs.ReasonTooLarge
 	// ReasonHTMLResponse: a JSON or Raw body that is a web page (a login,
 	// maintenance or error page served with 200).
@@ -113,6 +115,10 @@ type HTTPSFetcher struct {
 	// including its TLS trust (CAPEM is then ignored); Fetch still handles
 	// redirects and timeouts itself. For tests and special transports.
 	Client *http.Client
+	// Egress is checked for every URL and every connection of the
+	// clients Fetch builds (not of Client); nil: no policy, which only
+	// tests of this package use (the engine always sets one).
+	Egress *egress.Policy
 
 	mu    sync.Mutex
 	cache map[string]map[string]*cachedBody // source key -> URL -> body

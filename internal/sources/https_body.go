@@ -160,15 +160,33 @@ func tlsProblem(err error) (string, bool) {
 	case errors.As(err, &unknown):
 		return "TLS: certificate signed by unknown authority; set caSecretRef to the CA that issued the endpoint's certificate", true
 	case errors.As(err, &hostname):
-		return "TLS: " + safeText(hostname.Error()) + "; the URL's host must be one of the names in the endpoint's certificate", true
+		// The certificate's names are not repeated: they would tell a
+		// tenant the names of whatever answers on an internal address.
+		return "TLS: the endpoint's certificate is not valid for the URL's host (HostnameMismatch); the URL's host must be one of the names in the endpoint's certificate", true
 	case errors.As(err, &invalid):
-		return "TLS: the endpoint's certificate is not acceptable: " + safeText(invalid.Error()), true
+		return "TLS: the endpoint's certificate is not acceptable (" + invalidReason(invalid.Reason) + ")", true
 	case errors.As(err, &verify):
-		return "TLS: the endpoint's certificate does not verify: " + safeText(verify.Err.Error()), true
+		return "TLS: the endpoint's certificate does not verify (CertificateInvalid)", true
 	case errors.As(err, &record):
 		return "TLS: the endpoint does not speak TLS on this port (is it plain http?)", true
 	case strings.Contains(err.Error(), "tls: "):
-		return "TLS handshake failed: " + safeText(err.Error()), true
+		return "TLS handshake failed (TLSHandshakeFailed)", true
 	}
 	return "", false
+}
+
+// invalidReason names an x509.CertificateInvalidError without its detail
+// text (dates and names of a certificate the tenant may not otherwise see).
+func invalidReason(r x509.InvalidReason) string {
+	switch r {
+	case x509.Expired:
+		return "expired or not yet valid"
+	case x509.NotAuthorizedToSign:
+		return "signed by a certificate that is not a CA"
+	case x509.CANotAuthorizedForThisName, x509.CANotAuthorizedForExtKeyUsage:
+		return "the CA is constrained not to issue it"
+	case x509.IncompatibleUsage:
+		return "not usable for server authentication"
+	}
+	return "CertificateInvalid"
 }

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"certsync.io/certsync/internal/egress"
 )
 
 // maxRedirects bounds same-host redirects; an endpoint that needs more is
@@ -50,6 +52,9 @@ func (f *HTTPSFetcher) httpClient(c *httpsConfig) (*http.Client, func(), *Error)
 	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: c.roots}
 	t.DisableKeepAlives = true
 	t.MaxResponseHeaderBytes = maxHeaderBytes
+	if f.Egress != nil {
+		t.DialContext = f.Egress.DialContext
+	}
 	return &http.Client{Transport: t, CheckRedirect: noFollow}, t.CloseIdleConnections, nil
 }
 
@@ -62,6 +67,13 @@ func (f *HTTPSFetcher) get(ctx context.Context, client *http.Client, key string,
 	r := &response{url: u.String(), shown: "GET " + redactURL(u)}
 	target := u
 	for hop := 0; ; hop++ {
+		if f.Egress != nil && f.Client == nil {
+			// Every hop: a same-host redirect cannot leave the allowed
+			// hosts, and with a proxy the dialer sees only the proxy.
+			if err := f.Egress.CheckHost(target.Hostname()); err != nil {
+				return nil, egressError(r.shown, err)
+			}
+		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, target.String(), nil)
 		if err != nil {
 			return nil, &Error{Reason: ReasonInvalidConfig, Message: r.shown + ": the request cannot be built"}
@@ -253,6 +265,8 @@ func transportError(ctx context.Context, shown string, c *httpsConfig, err error
 		err = ue.Err
 	}
 	switch {
+	case egress.IsDenied(err):
+		return egressError(shown, err)
 	case errors.Is(ctx.Err(), context.DeadlineExceeded) || isTimeout(err):
 		return &Error{Reason: ReasonTimeout, Message: fmt.Sprintf("%s: no complete response within %s", shown, c.Timeout), Transient: true}
 	case errors.Is(err, context.Canceled):
@@ -261,10 +275,21 @@ func transportError(ctx context.Context, shown string, c *httpsConfig, err error
 	if msg, ok := tlsProblem(err); ok {
 		return &Error{Reason: ReasonTLSError, Message: shown + ": " + msg}
 	}
-	return &Error{Reason: ReasonUnreachable, Message: fmt.Sprintf("%s: %s", shown, safeText(err.Error())), Transient: true}
+	return &Error{Reason: ReasonUnreachable, Message: fmt.Sprintf("%s: %s", shown, egress.FailureClass(err)), Transient: true}
 }
 
 func isTimeout(err error) bool {
 	var t interface{ Timeout() bool }
 	return errors.As(err, &t) && t.Timeout()
+}
+
+// egressError reports a destination the operator's egress policy refuses.
+// It is permanent: only the policy or the URL can change it.
+func egressError(shown string, err error) *Error {
+	var d *egress.DeniedError
+	text := "denied by the operator's egress policy"
+	if errors.As(err, &d) {
+		text = d.Error() // never the wrapping errors, which name the address
+	}
+	return &Error{Reason: ReasonEgressDenied, Message: shown + ": " + text + "; ask the operator's administrator, or use another endpoint"}
 }

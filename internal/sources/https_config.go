@@ -7,8 +7,10 @@ import (
 	"net/url"
 	"strings"
 
-	"certsync.io/certsync/internal/certs"
 	corev1 "k8s.io/api/core/v1"
+
+	"certsync.io/certsync/internal/certs"
+	"certsync.io/certsync/internal/consent"
 )
 
 // httpsConfig is an HTTPSConfig that passed checkHTTPSConfig, with defaults
@@ -182,4 +184,19 @@ func AuthFrom(secret *corev1.Secret) (HTTPSAuth, error) {
 			"auth Secret %s/%s (authSecretRef) has neither key %q nor %q", secret.Namespace, secret.Name, "token", "username")}
 	}
 	return auth, nil
+}
+
+// CredentialReleased refuses to send the values of an auth Secret to a
+// host the Secret's certsync.io/allowed-hosts annotation does not name:
+// whoever may create a CertSync or SecretSync could otherwise send any
+// Secret of the namespace (a ServiceAccount token) to a URL of their
+// choosing. Only someone who can write the Secret can consent.
+func CredentialReleased(secret *corev1.Secret, urls ...string) error {
+	host, ok := consent.FirstDenied(secret.Annotations, urls...)
+	if ok {
+		return nil
+	}
+	return &Error{Reason: consent.ReasonCredentialNotReleased, Message: fmt.Sprintf(
+		"auth Secret %s/%s does not allow its values to be sent to %s: nothing was sent; whoever manages the Secret can add %s to its %s annotation",
+		secret.Namespace, secret.Name, host, host, consent.AnnotationAllowedHosts)}
 }

@@ -13,6 +13,7 @@ import (
 
 	"certsync.io/certsync/internal/certs"
 	"certsync.io/certsync/internal/certs/certstest"
+	"certsync.io/certsync/internal/egress"
 	"certsync.io/certsync/internal/sources"
 )
 
@@ -298,8 +299,60 @@ func TestHTTPSFetchUnreachable(t *testing.T) {
 	l.Close() // nothing listens there now
 	var f sources.HTTPSFetcher
 	_, _, err = f.Fetch(context.Background(), "k", sources.HTTPSConfig{URL: "https://" + addr + "/mail.pem", Timeout: 2 * time.Second})
-	if se := sourceError(t, err, sources.ReasonUnreachable); !se.Transient {
+	se := sourceError(t, err, sources.ReasonUnreachable)
+	if !se.Transient {
 		t.Error("an unreachable endpoint is transient")
+	}
+	if !strings.Contains(se.Message, "DialRefused") {
+		t.Errorf("message %q does not name the failure class", se.Message)
+	}
+	if _, port, _ := net.SplitHostPort(addr); strings.Contains(strings.ReplaceAll(se.Message, addr, ""), port) {
+		t.Errorf("message %q repeats the dialed address beyond the URL", se.Message)
+	}
+}
+
+// The egress policy is checked on every hop and on the dialed address: a
+// redirect to the metadata address (even with cross-host redirects
+// allowed), a host outside the allow-list, and a name resolving to a denied
+// address all end with EgressDenied and no request.
+func TestHTTPSFetchEgress(t *testing.T) {
+	srv := newPKIServer(t)
+	srv.handle("/moved.pem", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "https://169.254.169.254/latest/meta-data/", http.StatusFound)
+	})
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	for name, tc := range map[string]struct {
+		policy egress.Policy
+		cfg    sources.HTTPSConfig
+		before int // requests that may reach srv
+	}{
+		"redirect to metadata": {egress.Policy{AllowLoopback: true}, func() sources.HTTPSConfig {
+			c := srv.config("/moved.pem")
+			c.AllowCrossHostRedirects = true
+			return c
+		}(), 1},
+		"host not allowed": {egress.Policy{AllowLoopback: true, AllowHosts: []string{"vault.example.com"}}, srv.config("/mail.pem"), 0},
+		"name resolving to loopback": {egress.Policy{}, func() sources.HTTPSConfig {
+			c := srv.config("/mail.pem")
+			c.URL = "https://localhost:" + port + "/mail.pem"
+			return c
+		}(), 0},
+	} {
+		t.Run(name, func(t *testing.T) {
+			before := srv.requestCount()
+			f := sources.HTTPSFetcher{Egress: &tc.policy}
+			_, _, err := f.Fetch(context.Background(), "k", tc.cfg)
+			se := sourceError(t, err, sources.ReasonEgressDenied)
+			if se.Transient {
+				t.Error("a denied destination is not transient")
+			}
+			if strings.HasPrefix(tc.cfg.URL, "https://localhost") && strings.Contains(se.Message, "127.0.0.1") {
+				t.Errorf("message %q names the resolved address", se.Message)
+			}
+			if n := srv.requestCount() - before; n != tc.before {
+				t.Errorf("%d requests reached the server, want %d", n, tc.before)
+			}
+		})
 	}
 }
 

@@ -54,6 +54,13 @@ func TestDocumentedKubectlCommands(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	kubectl := filepath.Join(bin, "kubectl")
 	g.Expect(kubectl).To(BeAnExistingFile(), "hack/controlplane.sh builds kubectl")
+	// The runbooks' first look uses the kubectl-certsync plugin: built from
+	// this tree onto the commands' PATH, where kubectl finds plugins.
+	pluginDir := t.TempDir()
+	build := exec.CommandContext(t.Context(), "go", "build", "-o", filepath.Join(pluginDir, "kubectl-certsync"), "./cmd/kubectl-certsync")
+	build.Dir = root
+	out, err := build.CombinedOutput()
+	g.Expect(err).NotTo(HaveOccurred(), "go build ./cmd/kubectl-certsync: %s", out)
 
 	var cmds []Command
 	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
@@ -99,7 +106,7 @@ func TestDocumentedKubectlCommands(t *testing.T) {
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		defer cancel()
 		cmd := exec.CommandContext(cctx, "bash", "-o", "pipefail", "-c", line)
-		cmd.Env = append(os.Environ(), "KUBECONFIG="+local.Kubeconfig, "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+		cmd.Env = append(os.Environ(), "KUBECONFIG="+local.Kubeconfig, "PATH="+bin+string(os.PathListSeparator)+pluginDir+string(os.PathListSeparator)+os.Getenv("PATH"))
 		cmd.Dir = root
 		out, err := cmd.CombinedOutput()
 		return string(out), err

@@ -56,6 +56,7 @@ var rbacFiles = []string{
 	"service_account.yaml",
 	"role.yaml", "role_binding.yaml",
 	"leader_election_role.yaml", "leader_election_role_binding.yaml",
+	"fingerprint_key_role.yaml", "fingerprint_key_role_binding.yaml",
 	"metrics_auth_role.yaml", "metrics_auth_role_binding.yaml",
 }
 
@@ -221,7 +222,7 @@ func grantedToOperator() ([]grant, error) {
 		return nil, err
 	}
 	var out []grant
-	for _, f := range []string{"role.yaml", "leader_election_role.yaml", "metrics_auth_role.yaml"} {
+	for _, f := range []string{"role.yaml", "leader_election_role.yaml", "fingerprint_key_role.yaml", "metrics_auth_role.yaml"} {
 		objs, err := readManifests(filepath.Join(root, "config", "rbac", f))
 		if err != nil {
 			return nil, err

@@ -51,10 +51,15 @@ func TestNamespacedInstall(t *testing.T) {
 	le.Namespace = home
 	mustCreate(t, le)
 	mustCreate(t, roleBinding(home, le.Name, home))
+	fk := readYAML[rbacv1.Role](t, "config/namespaced/fingerprint_key_role.yaml")
+	fk.Namespace = home
+	mustCreate(t, fk)
+	mustCreate(t, roleBinding(home, fk.Name, home))
 	kubeconfig := serviceAccountKubeconfig(t, home, "certsync")
 
 	p := startOperatorAs(t, kubeconfig, "--watch-namespaces="+watchedA+","+watchedB,
-		"--leader-elect", "--leader-election-namespace="+home, "--leader-election-id=certsync-e2e")
+		"--leader-elect", "--leader-election-namespace="+home, "--leader-election-id=certsync-e2e",
+		"--operator-namespace="+home)
 
 	// Watched: the whole loop, renewal included.
 	old := certificate(t, time.Now().Add(-24*time.Hour))

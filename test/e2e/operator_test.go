@@ -62,7 +62,12 @@ func startOperatorProcess(logPath, kubeconfig string, extraArgs ...string) (*ope
 		return nil, err
 	}
 	// Level 10 enables every V-level: the most verbose log there is.
-	args := append([]string{"--metrics-bind-address=0", "--health-probe-bind-address=0", "--zap-log-level=10", "--zap-time-encoding=rfc3339nano"}, extraArgs...)
+	// The fault suite's HTTPS sources listen on 127.0.0.1 (denied by
+	// default); the fingerprint key lives in the operator's namespace, as
+	// in a pod (a caller may name another with a later
+	// --operator-namespace).
+	args := append([]string{"--metrics-bind-address=0", "--health-probe-bind-address=0", "--zap-log-level=10", "--zap-time-encoding=rfc3339nano",
+		"--egress-allow-loopback", "--operator-namespace=" + operatorNamespace}, extraArgs...)
 	cmd := exec.Command(operator, args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	cmd.Stdout, cmd.Stderr = f, f

@@ -1,0 +1,59 @@
+package estate
+
+import "certsync.io/certsync/api/v1alpha1"
+
+// RunbookURL is where docs/runbooks.md is published; Advice points into it.
+const RunbookURL = "docs/runbooks.md"
+
+// Advice is what to do about a reason, in a few lines, condensed from
+// docs/runbooks.md, and the runbook section that says more.
+type Advice struct {
+	Lines   []string `json:"lines"`
+	Runbook string   `json:"runbook"`
+}
+
+// AdviceFor returns the advice for a condition or source reason; ok is
+// false for a reason that needs nothing done.
+func AdviceFor(reason string) (Advice, bool) {
+	a, ok := advice[reason]
+	return a, ok
+}
+
+func adv(anchor string, lines ...string) Advice {
+	return Advice{Lines: lines, Runbook: RunbookURL + "#" + anchor}
+}
+
+var (
+	fixSource = adv("fix-a-source",
+		"A source yields no valid certificate: read its reason under SOURCES.",
+		"Fix it at the producer; certsync never writes an invalid certificate and the target keeps its last good one.")
+	rollout = adv("force-a-rollout",
+		"Workload restarts are pending or stuck: kubectl -n NS rollout status <kind>/<name>; check PDBs and pod events.",
+		"`kubectl certsync plan NAME` shows what restarts and in which batches.")
+	stale = adv("certsyncstalecertificateserved",
+		"Pods serve another certificate than the target holds: see status.pods.staleNames.",
+		"After a restart still stale (StaleAfterRestart): the software loads the certificate from elsewhere; fix its config.")
+	expiring = adv("certsynccertificateexpiringsoon",
+		"Renew the certificate at its source; certsync syncs and rolls it out by itself.",
+		"`kubectl certsync renew NAME` re-reads the sources now.")
+)
+
+var advice = map[string]Advice{
+	v1alpha1.ReasonNoValidSource:      fixSource,
+	v1alpha1.ReasonSourcesDegraded:    fixSource,
+	v1alpha1.ReasonTargetConflict:     adv("certsyncnotready", "The target Secret is not this object's; certsync never takes it over.", "Pick another spec.target.secretName, or label and annotate the Secret as this object's (see the runbook)."),
+	v1alpha1.ReasonDowngradeRefused:   adv("certsyncnotready", "The newest valid candidate is older than the target's certificate.", "Fix the source; only to really go back, set spec.validation.allowDowngrade: true, and unset it after."),
+	v1alpha1.ReasonSuspended:          adv("certsyncnotready", "spec.suspend is true: no writes, no restarts.", `kubectl -n NS patch certsync NAME --type merge -p '{"spec":{"suspend":false}}'`),
+	v1alpha1.ReasonTargetWriteError:   adv("certsyncnotready", "The API server refused the write: operator logs, RBAC, quota, admission webhooks."),
+	v1alpha1.ReasonRollingOut:         rollout,
+	v1alpha1.ReasonRolloutStalled:     rollout,
+	v1alpha1.ReasonWorkloadNotFound:   adv("certsyncnotready", "A workload in spec.rollout.workloads does not exist: fix the list or create it."),
+	v1alpha1.ReasonStaleCertificate:   stale,
+	v1alpha1.ReasonStaleAfterRestart:  stale,
+	v1alpha1.ReasonPodsUnreachable:    adv("certsyncnotready", "Pods did not answer the TLS/STARTTLS check (status.pods.unreachableNames).", "Are they listening on spec.verify.endpoints? Does a NetworkPolicy block the operator?"),
+	v1alpha1.ReasonNoEndpoints:        adv("certsyncnotready", "No port to check was found on the pods: declare spec.verify.endpoints (port and protocol)."),
+	v1alpha1.ReasonWithinWarn:         expiring,
+	v1alpha1.ReasonWithinCrit:         expiring,
+	v1alpha1.ReasonExpired:            adv("certsynccertificateexpired", "The certificate has expired: clients fail now.", "Renew at the source now; if a valid certificate exists elsewhere, add it as a source (the newest valid one wins)."),
+	v1alpha1.ReasonOutputFormatFailed: adv("certsyncnotready", "An additional output format or keystore could not be written: check its password Secret and the operator logs."),
+}
