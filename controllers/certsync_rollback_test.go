@@ -89,7 +89,7 @@ func TestRollbackAfterStalledRollout(t *testing.T) {
 		metav1.SetMetaDataAnnotation(&cur.ObjectMeta, v1alpha1.AnnotationRenewRequested, time.Now().Add(time.Second).UTC().Format(time.RFC3339))
 		g.Expect(k8s.Update(context.Background(), cur)).To(Succeed())
 	}, eventually, poll).Should(Succeed())
-	touchSecret(t, ns, "legacy", 2) // the annotation alone does not wake the reconciler on this branch
+	touchSecret(t, ns, "legacy", 2) // a second wake-up, whether or not the annotation change woke it
 	g.Eventually(func(g Gomega) {
 		g.Expect(getSecret(g, ns, "mail-tls").Annotations).To(HaveKeyWithValue(v1alpha1.AnnotationSHA256, shaB))
 	}, eventually, poll).Should(Succeed())
