@@ -355,6 +355,22 @@ type Rollout struct {
 	// +kubebuilder:validation:Format=duration
 	// +optional
 	ProgressDeadline *metav1.Duration `json:"progressDeadline,omitempty"`
+
+	// autoRollback restores the previous certificate when the pods fail
+	// after a certificate change: their rollout does not complete within
+	// progressDeadline, or the pods of the new certificate stop answering
+	// TLS while those of the previous one did. The previous certificate is
+	// kept in a Secret named <target>-certsync-history (owned by this
+	// CertSync; never an expired certificate or one that fails validation);
+	// the workloads are restarted once more for it, and the condition
+	// RolledBack turns True. A certificate that was rolled back is not
+	// synced again until a newer one arrives or the annotation
+	// certsync.io/renew-requested-at is set to a time after the rollback.
+	// Default true; false only reports the failure (RolledOut or Verified).
+	// CertSync only: a SecretSync ignores it.
+	// +kubebuilder:default=true
+	// +optional
+	AutoRollback *bool `json:"autoRollback,omitempty"`
 }
 
 // WorkloadRef names a workload in the CertSync's namespace.
@@ -559,7 +575,7 @@ type CertSyncStatus struct {
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
 	// conditions: Ready (the summary), SourcesReady, Synced, RolledOut,
-	// Verified and ExpiringSoon.
+	// Verified, ExpiringSoon, and RolledBack after an automatic rollback.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
@@ -600,6 +616,28 @@ type CertSyncStatus struct {
 	// (annotations) served, so whoever asked knows when it is done.
 	// +optional
 	LastHandledRequests *HandledRequests `json:"lastHandledRequests,omitempty"`
+
+	// rolledBack records the last automatic rollback (rollout.autoRollback):
+	// the certificate that was rejected is not synced again until a newer
+	// one arrives or a renewal is requested after it.
+	// +optional
+	RolledBack *RollbackRecord `json:"rolledBack,omitempty"`
+}
+
+// RollbackRecord describes an automatic rollback, without key material.
+type RollbackRecord struct {
+	// rejectedSHA256 is the fingerprint of the certificate the pods failed
+	// with.
+	RejectedSHA256 string `json:"rejectedSHA256"`
+	// restoredSHA256 is the fingerprint of the certificate restored.
+	RestoredSHA256 string `json:"restoredSHA256"`
+	// reason: RolloutStalled or PodsUnreachable.
+	Reason string `json:"reason"`
+	// message says what failed.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// time of the rollback.
+	Time metav1.Time `json:"time"`
 }
 
 // CertSync keeps a TLS Secret filled with the newest valid certificate from

@@ -17,6 +17,25 @@ const (
 	// ConditionExpiringSoon is True while the earliest of the synced, the
 	// sources' and the served certificates is within its warning window.
 	ConditionExpiringSoon = "ExpiringSoon"
+	// ConditionRolledBack is True while the target holds a certificate
+	// restored by an automatic rollback (spec.rollout.autoRollback); its
+	// reason says what failed. Absent when no rollback ever happened.
+	ConditionRolledBack = "RolledBack"
+)
+
+// Rollback reasons and annotations (spec.rollout.autoRollback).
+const (
+	// ReasonRolledBack is the event of an automatic rollback.
+	ReasonRolledBack = "RolledBack"
+	// ReasonRollbackSuperseded: RolledBack turned False because a newer
+	// certificate (or a requested renewal) replaced the restored one.
+	ReasonRollbackSuperseded = "Superseded"
+	// ReasonRollbackHeld: Synced reason while the newest candidate is the
+	// certificate that was rolled back, which is not synced again.
+	ReasonRollbackHeld = "RolledBackCertificateHeld"
+	// LabelHistory ("true") marks a CertSync's history Secret, which keeps
+	// the previous certificate for an automatic rollback.
+	LabelHistory = "certsync.io/history"
 )
 
 // Reasons used in conditions and events. Stable: alerts and runbooks match them.

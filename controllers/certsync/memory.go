@@ -72,6 +72,7 @@ func (m *verifyMemory) forget(key types.NamespacedName) {
 func (r *Reconciler) forget(key types.NamespacedName) {
 	r.memory.Forget(key)
 	r.verified.forget(key)
+	r.unanswered.forget(key)
 	r.Poller.Retain(key, nil)
 	r.Metrics.Forget(metrics.Object{Namespace: key.Namespace, Name: key.Name, Kind: metrics.KindCertSync})
 }

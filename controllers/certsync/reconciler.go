@@ -52,6 +52,9 @@ type Reconciler struct {
 
 	memory   engine.Memory
 	verified verifyMemory
+	// unanswered: since when each CertSync's pods have not answered with
+	// its current certificate (automatic rollback).
+	unanswered unansweredMemory
 	// certManager says whether cert-manager's Certificate CRD was installed
 	// at start: its Certificates are then watched, not polled.
 	certManager bool
@@ -93,7 +96,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		res, err = r.FinishSynced(ctx, s.synced, func() engine.Record { return r.record(orig, s) }, res, err)
 	}()
 
-	if err := engine.RunPhases(ctx, s, r.readSources, r.readTarget, r.syncTarget, r.gatherPods, r.rollout, r.verify); err != nil {
+	if err := engine.RunPhases(ctx, s, r.readSources, r.readTarget, r.syncTarget, r.gatherPods, r.rollout, r.verify, r.rollBack); err != nil {
 		return ctrl.Result{}, err
 	}
 	return engine.Outcome(s.err, s.candidates, nextRequeue(s))
@@ -138,6 +141,9 @@ func nextRequeue(s *scope) time.Duration {
 		consider(c.Bundle.Leaf.NotAfter)
 	}
 	next += engine.BoundaryMargin // past the boundary, so the check sees its new side
+	if s.rb.done != nil {
+		return time.Second // the restored certificate's rollout starts next
+	}
 	if !s.ro.State.Complete() && s.ro.State.Skipped == "" {
 		next = min(next, engine.RollingRequeue)
 	}

@@ -59,6 +59,9 @@ type scope struct {
 	// certificatesWatched: cert-manager's Certificates wake their
 	// CertSyncs, so an issuance in flight needs no polling (Reconcile).
 	certificatesWatched bool
+	// rb is what the automatic rollback decided and did (syncTarget,
+	// rollBack).
+	rb rollbackState
 	// live reads pods and workloads uncached; set on first use (verify).
 	live *liveView
 	// verifyRequest and renewRequest are the request annotations' values

@@ -29,7 +29,7 @@ func (r *Reconciler) record(orig *v1alpha1.CertSync, s *scope) engine.Record {
 	return engine.Record{
 		Orig: orig, Obj: s.cs,
 		StatusOf:    func(o client.Object) any { return o.(*v1alpha1.CertSync).Status },
-		Actions:     actionEvents(s),
+		Actions:     append(actionEvents(s), rollbackEvents(s)...),
 		Transitions: transitionEvents(orig, s.cs, s),
 		Observe:     func(err error) { r.recordMetrics(orig, s, err) },
 	}
@@ -63,6 +63,7 @@ func setStatus(s *scope) {
 		// reconcile knows them all.
 		setExpiringSoon(s)
 	}
+	setRolledBack(s)
 	setReady(s.cs)
 	setHandledRequests(s)
 	health.SetCertSync(s.cs)
@@ -198,6 +199,10 @@ func setSynced(s *scope) {
 			"no source yields a valid certificate; "+keeps)
 	case s.outcome.Action == target.Downgrade:
 		setCondition(cs, v1alpha1.ConditionSynced, metav1.ConditionFalse, v1alpha1.ReasonDowngradeRefused, s.outcome.Message)
+	case s.rb.withheld:
+		setCondition(cs, v1alpha1.ConditionSynced, metav1.ConditionFalse, v1alpha1.ReasonRollbackHeld,
+			fmt.Sprintf("source %q offers certificate sha256 %.16s…, which was rolled back; it is synced again when a newer one arrives or %s is set; %s",
+				s.candidates[s.winner].Source, s.candidates[s.winner].Bundle.SHA256(), v1alpha1.AnnotationRenewRequested, keeps))
 	case cs.Spec.Suspend && s.outcome.Action != target.None:
 		setCondition(cs, v1alpha1.ConditionSynced, metav1.ConditionFalse, v1alpha1.ReasonSuspended,
 			"spec.suspend is true and the target differs from the chosen certificate; "+keeps)

@@ -57,6 +57,10 @@ func (r *Reconciler) decideAndWrite(ctx context.Context, s *scope) error {
 		return nil
 	}
 	w := s.candidates[s.winner]
+	if withheld(s, w) {
+		s.outcome, s.rb.withheld = target.Decision{Action: target.None}, true
+		return nil
+	}
 	extra, err := r.outputData(ctx, s, w.Bundle)
 	var se *sources.Error
 	if errors.As(err, &se) && se.Transient {
@@ -71,6 +75,10 @@ func (r *Reconciler) decideAndWrite(ctx context.Context, s *scope) error {
 	if s.cs.Spec.Suspend || (s.outcome.Action != target.Create && s.outcome.Action != target.Update) {
 		return nil
 	}
+	if err := r.keepPrevious(ctx, s, w.Bundle); err != nil {
+		return err
+	}
+	r.forgetEarlierRollout(s, w.Bundle)
 	desired := target.Apply(s.target, s.cs.Namespace, s.cs.Spec.Target.SecretName, s.cs.Name, w.Source, w.Bundle, extra, s.now)
 	if s.target == nil {
 		err = r.Client.Create(ctx, desired)

@@ -66,6 +66,16 @@ func (m *Memory) AddRestart(key types.NamespacedName, rec v1alpha1.RestartRecord
 	}
 }
 
+// DropRestarts forgets key's restart records for content sha: content that
+// comes back (an automatic rollback restores the previous certificate) is
+// rolled out again, once, instead of counting as rolled out already.
+func (m *Memory) DropRestarts(key types.NamespacedName, sha string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := m.entry(key)
+	e.restartLog = slices.DeleteFunc(e.restartLog, func(r v1alpha1.RestartRecord) bool { return r.SHA256 == sha })
+}
+
 // PodSetChanges counts the restarts requested for key: a verification of
 // the pods made before the count moved describes pods on their way out.
 func (m *Memory) PodSetChanges(key types.NamespacedName) int {

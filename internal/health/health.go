@@ -53,6 +53,7 @@ var stalledReasons = map[string]bool{
 	v1alpha1.ReasonNoEndpoints:        true, // spec error: nothing to probe
 	v1alpha1.ReasonExpired:            true, // the synced values have expired
 	v1alpha1.ReasonSuspended:          true, // spec.suspend holds back a differing target: a human decides
+	v1alpha1.ReasonRollbackHeld:       true, // a rolled-back certificate is held out: a human fixes the pods or the source
 }
 
 // Stalled reports whether a Ready=False reason needs a human.

@@ -29,6 +29,7 @@ func TestConditions(t *testing.T) {
 		{"rollout stalled", ready(metav1.ConditionFalse, v1alpha1.ReasonRolloutStalled), metav1.ConditionFalse, metav1.ConditionTrue, ReasonReconciled, v1alpha1.ReasonRolloutStalled},
 		{"stale pod", ready(metav1.ConditionFalse, v1alpha1.ReasonStaleCertificate), metav1.ConditionFalse, metav1.ConditionTrue, ReasonReconciled, v1alpha1.ReasonStaleCertificate},
 		{"stale after restart", ready(metav1.ConditionFalse, v1alpha1.ReasonStaleAfterRestart), metav1.ConditionFalse, metav1.ConditionTrue, ReasonReconciled, v1alpha1.ReasonStaleAfterRestart},
+		{"rolled-back certificate held", ready(metav1.ConditionFalse, v1alpha1.ReasonRollbackHeld), metav1.ConditionFalse, metav1.ConditionTrue, ReasonReconciled, v1alpha1.ReasonRollbackHeld},
 		{"expired secret", ready(metav1.ConditionFalse, v1alpha1.ReasonExpired), metav1.ConditionFalse, metav1.ConditionTrue, ReasonReconciled, v1alpha1.ReasonExpired},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

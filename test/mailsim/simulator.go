@@ -75,6 +75,9 @@ type Simulator struct {
 	firstCert map[string]*servedCert
 	rsOwners  map[types.UID]string // ReplicaSet UID → owner key
 	lastErr   map[string]string    // pod key → last problem logged, to log changes only
+	// rejected are the fingerprints of certificates pods refuse to start
+	// with (Reject).
+	rejected map[string]bool
 }
 
 // Retry pace for pods that cannot be served yet (Secret missing, address in
@@ -111,6 +114,7 @@ func New(opts Options) (*Simulator, error) {
 		firstCert: map[string]*servedCert{},
 		rsOwners:  map[types.UID]string{},
 		lastErr:   map[string]string{},
+		rejected:  map[string]bool{},
 	}, nil
 }
 
@@ -247,6 +251,15 @@ func (s *Simulator) reconcile(ctx context.Context, key string) error {
 		if err != nil {
 			return err
 		}
+		s.mu.Lock()
+		rejected := s.rejected[cert.sha256]
+		s.mu.Unlock()
+		if rejected {
+			// Like a server that exits on a certificate it cannot use: the
+			// pod looks running and opens no port.
+			s.logProblem(key, fmt.Errorf("pod refuses certificate sha256 %s: serving nothing", cert.sha256))
+			return nil
+		}
 		ps = newPodServer(pod.UID, pod.Name, cert, broken(pod), &s.wg)
 		ps.delay = answerDelay(pod)
 		s.mu.Lock()
@@ -280,6 +293,16 @@ func (s *Simulator) startupCert(ctx context.Context, pod *corev1.Pod) (*servedCe
 		s.mu.Unlock()
 	}
 	return cert, nil
+}
+
+// Reject makes pods that start with the certificate of fingerprint sha256
+// (lowercase hex) serve nothing, as a mail server would that cannot use it
+// (a key type or chain it does not support): they stay running and stop
+// answering. Pods already serving keep serving.
+func (s *Simulator) Reject(sha256 string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rejected[sha256] = true
 }
 
 // key turns a pod name as callers give it into the pod's queue key.

@@ -1,0 +1,88 @@
+package e2e
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"certsync.io/certsync/api/v1alpha1"
+	"certsync.io/certsync/internal/history"
+)
+
+// TestRejectedRenewalIsRolledBackOnce is a renewal the mail pods cannot use:
+// every pod started with it stops answering. certsync restores the previous
+// certificate from the history Secret, rolls the Deployment back once,
+// reports RolledBack with the reason and one event, and does not roll the
+// rejected certificate out again although its source still offers it.
+func TestRejectedRenewalIsRolledBackOnce(t *testing.T) {
+	g := NewWithT(t)
+	startOperator(t)
+	ns := newNamespace(t)
+	old := certificate(t, time.Now().Add(-24*time.Hour))
+	mustCreate(t, legacySecret(ns, old))
+	mustCreate(t, certSync(ns))
+	mustCreate(t, deployment(ns, "postfix", 3, nil))
+	waitVerified(t, ns, 3, fingerprint(old))
+
+	renewed := certificate(t, time.Now().Add(-time.Minute))
+	sim.Reject(fingerprint(renewed))
+	start := time.Now()
+	renew(t, ns, renewed)
+
+	// The renewal reaches the target (and the previous certificate the
+	// history), the pods roll, stop answering, and are rolled back.
+	var cs *v1alpha1.CertSync
+	g.Eventually(func(g Gomega) {
+		cs = getCertSync(g, ns)
+		c := conditionOf(cs, v1alpha1.ConditionRolledBack)
+		g.Expect(string(c.Status)+"/"+c.Reason).To(Equal("True/"+v1alpha1.ReasonPodsUnreachable), c.Message)
+	}, eventually, poll).Should(Succeed())
+	t.Logf("renewal to rollback: %s", time.Since(start).Round(time.Millisecond))
+	g.Expect(cs.Status.RolledBack.RejectedSHA256).To(Equal(fingerprint(renewed)))
+	g.Expect(cs.Status.RolledBack.RestoredSHA256).To(Equal(fingerprint(old)))
+	var hist corev1.Secret
+	g.Expect(k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: history.SecretName("mail-tls")}, &hist)).To(Succeed())
+	g.Expect(hist.Annotations).To(HaveKeyWithValue(v1alpha1.AnnotationSHA256, fingerprint(old)))
+
+	// The pods serve the previous certificate again, on every port.
+	g.Eventually(func(g Gomega) {
+		cs := getCertSync(g, ns)
+		g.Expect(cs.Status.Certificate.SHA256).To(Equal(fingerprint(old)))
+		g.Expect(cs.Status.Pods).NotTo(BeNil())
+		g.Expect(cs.Status.Pods.Verified).To(Equal(int32(3)), "pods: %+v", cs.Status.Pods)
+		served := servedBy(ns)
+		g.Expect(served).To(HaveLen(3))
+		for pod, sha := range served {
+			g.Expect(sha).To(Equal(fingerprint(old)), "pod %s", pod)
+		}
+	}, eventually, poll).Should(Succeed())
+	t.Logf("renewal to previous certificate verified on all pods: %s", time.Since(start).Round(time.Millisecond))
+	rs := replicaSets(g, ns, "postfix")
+
+	// No loop: the source still offers the rejected certificate; over
+	// several verification intervals nothing rolls and nothing is written.
+	g.Consistently(func(g Gomega) {
+		cs := getCertSync(g, ns)
+		g.Expect(cs.Status.Certificate.SHA256).To(Equal(fingerprint(old)))
+		g.Expect(conditionOf(cs, v1alpha1.ConditionSynced).Reason).To(Equal(v1alpha1.ReasonRollbackHeld))
+		g.Expect(replicaSets(g, ns, "postfix")).To(Equal(rs))
+		var d appsv1.Deployment
+		g.Expect(k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "postfix"}, &d)).To(Succeed())
+		g.Expect(d.Spec.Template.Annotations).To(HaveKeyWithValue(v1alpha1.AnnotationRestartedFor, fingerprint(old)))
+		g.Expect(eventCount(g, ns, v1alpha1.ReasonRolledBack)).To(Equal(1))
+	}, 25*time.Second, time.Second).Should(Succeed())
+	evs := eventsOf(g, ns, v1alpha1.ReasonRolledBack)
+	g.Expect(evs).To(HaveLen(1))
+	g.Expect(evs[0].Type).To(Equal(corev1.EventTypeWarning))
+	g.Expect(evs[0].Note).To(ContainSubstring(v1alpha1.ReasonPodsUnreachable))
+	// One rollout for the renewal and one back: the Deployment's restarts
+	// for the certificates, each once.
+	g.Expect(countEvents(eventsOf(g, ns, v1alpha1.ReasonRolloutStarted), "restarting Deployment/postfix for certificate sha256 "+fingerprint(old)[:16])).
+		To(BeNumerically("<=", 2), "the previous certificate's rollout (at most once at creation) and the rollback's")
+	g.Expect(countEvents(eventsOf(g, ns, v1alpha1.ReasonRolloutStarted), "restarting Deployment/postfix for certificate sha256 "+fingerprint(renewed)[:16])).To(Equal(1))
+}
