@@ -89,6 +89,10 @@ func TestGitOpsHealth(t *testing.T) {
 		mustCreate(t, legacySecret(ns, old))
 		mustCreate(t, certSync(ns, func(cs *v1alpha1.CertSync) {
 			cs.Spec.Rollout.ProgressDeadline = &metav1.Duration{Duration: 20 * time.Second}
+			// The stall itself is what this case shows to the tools; with
+			// automatic rollback on, the stall would be rolled back
+			// (RolledBackCertificateHeld, also Failed/Degraded).
+			cs.Spec.Rollout.AutoRollback = ptr.To(false)
 		}))
 		d := deployment(ns, "postfix", 1, nil)
 		d.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType,
