@@ -75,6 +75,9 @@ func (r *Reconciler) decideAndWrite(ctx context.Context, s *scope) error {
 	if s.cs.Spec.Suspend || (s.outcome.Action != target.Create && s.outcome.Action != target.Update) {
 		return nil
 	}
+	if err := r.StillWanted(ctx, s.cs); err != nil {
+		return err
+	}
 	if err := r.keepPrevious(ctx, s, w.Bundle); err != nil {
 		return err
 	}

@@ -7,6 +7,8 @@ package engine
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -163,4 +165,29 @@ func Plural(n int, word string) string {
 		return word
 	}
 	return word + "s"
+}
+
+// ErrGone says the object was deleted (or is being deleted) after the
+// cache handed it to the reconcile: nothing may be written for it.
+var ErrGone = errors.New("the object was deleted while it was reconciled")
+
+// StillWanted asks the API server, around the cache, whether obj still
+// exists as the same object and is not being deleted. A cache lags
+// deletions: a Secret event can wake a reconcile of an object already
+// deleted, which would then write the target the user left behind. Called
+// only right before a write, so steady state pays nothing.
+func (c *Core) StillWanted(ctx context.Context, obj client.Object) error {
+	fresh, ok := obj.DeepCopyObject().(client.Object)
+	if !ok {
+		return fmt.Errorf("cannot copy %T", obj)
+	}
+	switch err := c.APIReader.Get(ctx, client.ObjectKeyFromObject(obj), fresh); {
+	case apierrors.IsNotFound(err):
+		return ErrGone
+	case err != nil:
+		return fmt.Errorf("confirming the object still exists: %w", err)
+	case fresh.GetUID() != obj.GetUID() || !fresh.GetDeletionTimestamp().IsZero():
+		return ErrGone
+	}
+	return nil
 }

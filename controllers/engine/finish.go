@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -48,6 +49,10 @@ type Record struct {
 // records nothing; otherwise record sets the status and says what to store,
 // announce and observe, and Finish does so.
 func (c *Core) FinishSynced(ctx context.Context, synced bool, record func() Record, res ctrl.Result, err error) (ctrl.Result, error) {
+	if errors.Is(err, ErrGone) {
+		// Deleted mid-reconcile: nothing to record, nothing to retry.
+		return ctrl.Result{}, nil
+	}
 	if !synced {
 		return res, err
 	}

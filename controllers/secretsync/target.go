@@ -30,28 +30,35 @@ func (r *Reconciler) syncTarget(ctx context.Context, s *scope) error {
 			return nil
 		}
 	}
-	s.write(ctx, r.Client)
+	if err := s.write(ctx, r.Client, func() error { return r.StillWanted(ctx, ss) }); err != nil {
+		return err
+	}
 	s.readHeld()
 	s.synced = true
 	return nil
 }
 
-// write writes the winner to the target when it differs.
-func (s *scope) write(ctx context.Context, c client.Client) {
+// write writes the winner to the target when it differs; confirm runs
+// right before the write and stops it (with its error) when the SecretSync
+// is gone.
+func (s *scope) write(ctx context.Context, c client.Client, confirm func() error) error {
 	if s.winner < 0 {
-		return
+		return nil
 	}
 	w := s.candidates[s.winner]
 	d := secretvalues.Desired{Name: s.ss.Name, Source: w.Source, Values: w.Values, NotAfter: w.NotAfter}
 	if s.target != nil {
 		values, markers := secretvalues.Changes(s.target, d)
 		if !values && !markers {
-			return
+			return nil
 		}
 	}
 	s.differs = true
 	if s.ss.Spec.Suspend {
-		return
+		return nil
+	}
+	if err := confirm(); err != nil {
+		return err
 	}
 	desired := secretvalues.Apply(s.target, s.ss.Namespace, s.ss.Spec.Target.SecretName, d, s.now)
 	var err error
@@ -64,11 +71,12 @@ func (s *scope) write(ctx context.Context, c client.Client) {
 	}
 	if err != nil {
 		s.err = fmt.Errorf("writing target Secret %s: %w", desired.Name, err)
-		return
+		return nil
 	}
 	s.target, s.wrote, s.differs = desired, true, false
 	log.FromContext(ctx).Info("synced target", "secret", desired.Name, "source", w.Source,
 		"sha256", w.SHA256, "keys", len(w.Values), "notAfter", w.NotAfter)
+	return nil
 }
 
 // readHeld records what the target holds, when it is ours.
