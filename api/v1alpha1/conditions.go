@@ -86,6 +86,20 @@ const (
 	ReasonSourceUnavailable       = "SourceUnavailable"
 )
 
+// Reasons of RolledOut (and Ready) while a restart is held back: a rollout
+// storm is paced per workload and bounded across the cluster.
+const (
+	// ReasonRolloutPaced: a restart waits for rollout.minRestartInterval
+	// since the workload's last restart by certsync.
+	ReasonRolloutPaced = "RolloutPaced"
+	// ReasonWaitingForPreviousRollout: a restart waits until certsync's
+	// previous rollout of the workload completes (or passes its deadline).
+	ReasonWaitingForPreviousRollout = "WaitingForPreviousRollout"
+	// ReasonWaitingForRolloutSlot: a restart waits for a slot of the
+	// operator's cluster-wide budget of rollouts (--max-concurrent-rollouts).
+	ReasonWaitingForRolloutSlot = "WaitingForRolloutSlot"
+)
+
 // Labels and annotations certsync reads or writes.
 const (
 	// LabelManagedBy marks the target Secrets certsync created.
@@ -106,6 +120,10 @@ const (
 	// the certificate certsync restarted it for: each certificate restarts
 	// each workload once, also across operator restarts.
 	AnnotationRestartedFor = "certsync.io/restarted-for"
+	// AnnotationRestartedAt, on a workload's pod template next to
+	// AnnotationRestartedFor, is when certsync restarted it (RFC 3339):
+	// rollout.minRestartInterval runs from it.
+	AnnotationRestartedAt = "certsync.io/restarted-at"
 	// AnnotationSyncedAt, on a target, is when certsync wrote its current
 	// certificate (RFC 3339); pods started before it hold an older one.
 	AnnotationSyncedAt = "certsync.io/synced-at"

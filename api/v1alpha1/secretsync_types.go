@@ -406,10 +406,11 @@ type SecretSyncStatus struct {
 	// lastSyncTime is when certsync last wrote the target.
 	// +optional
 	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
-	// restarts certsync made for the current values (newest last, at most
-	// 50), as a CertSync's: a rollout's progress deadline runs from its
-	// record, and each workload and bare pod is restarted once per values.
-	// +kubebuilder:validation:MaxItems=50
+	// restarts certsync made for the current values (newest last, one per
+	// workload and pod lineage, at most 1000), as a CertSync's: a rollout's
+	// progress deadline runs from its record, and each workload and bare
+	// pod is restarted once per values.
+	// +kubebuilder:validation:MaxItems=1000
 	// +listType=atomic
 	// +optional
 	Restarts []RestartRecord `json:"restarts,omitempty"`

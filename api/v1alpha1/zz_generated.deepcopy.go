@@ -525,6 +525,11 @@ func (in *Rollout) DeepCopyInto(out *Rollout) {
 		*out = new(v1.Duration)
 		**out = **in
 	}
+	if in.MinRestartInterval != nil {
+		in, out := &in.MinRestartInterval, &out.MinRestartInterval
+		*out = new(v1.Duration)
+		**out = **in
+	}
 	if in.AutoRollback != nil {
 		in, out := &in.AutoRollback, &out.AutoRollback
 		*out = new(bool)

@@ -71,6 +71,7 @@ func (m *verifyMemory) forget(key types.NamespacedName) {
 // among them), and its series.
 func (r *Reconciler) forget(key types.NamespacedName) {
 	r.memory.Forget(key)
+	r.restarter().ReleaseBudget(key)
 	r.verified.forget(key)
 	r.unanswered.forget(key)
 	r.Poller.Retain(key, nil)

@@ -62,7 +62,7 @@ type Reconciler struct {
 
 // restarter restarts and evicts for this reconciler, with its memory.
 func (r *Reconciler) restarter() *engine.Restarter {
-	return &engine.Restarter{Client: r.Client, Memory: &r.memory}
+	return r.Core.Restarter(&r.memory)
 }
 
 // +kubebuilder:rbac:groups=certsync.io,resources=certsyncs,verbs=get;list;watch
@@ -145,7 +145,7 @@ func nextRequeue(s *scope) time.Duration {
 		return time.Second // the restored certificate's rollout starts next
 	}
 	if !s.ro.State.Complete() && s.ro.State.Skipped == "" {
-		next = min(next, engine.RollingRequeue)
+		next = min(next, s.ro.State.Requeue(s.now))
 	}
 	if !s.verify.at.IsZero() {
 		fresh := freshFor(s.verify.pods, verifyInterval(s.cs))

@@ -257,3 +257,18 @@ func rollbackEvents(s *scope) []engine.Event {
 		fmt.Sprintf("%s: restored certificate sha256 %.16s… to Secret %s in place of sha256 %.16s…: %s",
 			d.Reason, d.RestoredSHA256, s.cs.Spec.Target.SecretName, d.RejectedSHA256, d.Message))}
 }
+
+// restoring reports that the target holds the certificate an automatic
+// rollback restored: its restarts are not paced (engine.Rollout.Restoring),
+// the pods failed with what it replaced. The target's rollback annotations
+// say so until a newer certificate is written after them.
+func restoring(s *scope) bool {
+	if rb := s.cs.Status.RolledBack; rb != nil && rb.RestoredSHA256 != "" {
+		return rb.RestoredSHA256 == s.ro.Held
+	}
+	if s.target == nil || s.target.Annotations[history.AnnotationRejected] == "" {
+		return false
+	}
+	at, err := time.Parse(time.RFC3339Nano, s.target.Annotations[history.AnnotationRolledBackAt])
+	return err == nil && !at.Before(s.ro.SyncedAt.Truncate(time.Second))
+}

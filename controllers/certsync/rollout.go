@@ -24,6 +24,7 @@ func (r *Reconciler) gatherPods(ctx context.Context, s *scope) error {
 		s.ro.Held = certs.Fingerprint(leaf)
 	}
 	s.ro.SyncedAt = target.SyncedAt(s.target)
+	s.ro.Restoring = restoring(s)
 	var sel labels.Selector
 	if vs := s.cs.Spec.Verify.Selector; vs != nil {
 		// An invalid selector is the user's to fix: reported in Verified,

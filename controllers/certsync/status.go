@@ -229,6 +229,8 @@ func setRolledOut(s *scope) {
 	case len(st.Missing) > 0:
 		setCondition(cs, v1alpha1.ConditionRolledOut, metav1.ConditionFalse, v1alpha1.ReasonWorkloadNotFound,
 			"listed workloads not found: "+st.Summary())
+	case st.OnlyWaiting():
+		setCondition(cs, v1alpha1.ConditionRolledOut, metav1.ConditionFalse, st.Waiting, st.Summary())
 	case len(st.Pending) > 0:
 		setCondition(cs, v1alpha1.ConditionRolledOut, metav1.ConditionFalse, v1alpha1.ReasonRollingOut, st.Summary())
 	default:

@@ -60,6 +60,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 // forget drops what is remembered of a deleted SecretSync.
 func (r *Reconciler) forget(key types.NamespacedName) {
 	r.memory.Forget(key)
+	r.restarter().ReleaseBudget(key)
 	r.tokens.forget(key)
 	r.Poller.Retain(key, nil)
 	r.Metrics.Forget(metrics.Object{Namespace: key.Namespace, Name: key.Name, Kind: metrics.KindSecretSync})
@@ -88,7 +89,7 @@ func secretSyncRequeue(s *scope) time.Duration {
 		}
 	}
 	if !s.ro.State.Complete() && s.ro.State.Skipped == "" {
-		next = min(next, engine.RollingRequeue)
+		next = min(next, s.ro.State.Requeue(s.now))
 	}
 	if s.verify != nil && !s.verify.at.IsZero() {
 		consider(s.verify.at.Add(s.verify.again))

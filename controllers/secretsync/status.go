@@ -137,6 +137,8 @@ func setSecretRolledOut(s *scope, set setter) {
 		set(typ, metav1.ConditionFalse, v1alpha1.ReasonRolloutStalled, st.Summary())
 	case len(st.Missing) > 0:
 		set(typ, metav1.ConditionFalse, v1alpha1.ReasonWorkloadNotFound, "listed workloads not found: "+st.Summary())
+	case st.OnlyWaiting():
+		set(typ, metav1.ConditionFalse, st.Waiting, st.Summary())
 	case len(st.Pending) > 0:
 		set(typ, metav1.ConditionFalse, v1alpha1.ReasonRollingOut, st.Summary())
 	default:

@@ -30,6 +30,9 @@ var (
 	rollout = adv("force-a-rollout",
 		"Workload restarts are pending or stuck: kubectl -n NS rollout status <kind>/<name>; check PDBs and pod events.",
 		"`kubectl certsync plan NAME` shows what restarts and in which batches.")
+	heldBack = adv("held-back-rollouts",
+		"The target holds the new content; certsync holds back restarts on purpose (minRestartInterval, the previous rollout, --max-concurrent-rollouts) and restarts by itself when the wait ends.",
+		"If a source changes at every read, fix it; otherwise wait, or shorten spec.rollout.minRestartInterval.")
 	stale = adv("certsyncstalecertificateserved",
 		"Pods serve another certificate than the target holds: see status.pods.staleNames.",
 		"After a restart still stale (StaleAfterRestart): the software loads the certificate from elsewhere; fix its config.")
@@ -56,4 +59,9 @@ var advice = map[string]Advice{
 	v1alpha1.ReasonWithinCrit:         expiring,
 	v1alpha1.ReasonExpired:            adv("certsynccertificateexpired", "The certificate has expired: clients fail now.", "Renew at the source now; if a valid certificate exists elsewhere, add it as a source (the newest valid one wins)."),
 	v1alpha1.ReasonOutputFormatFailed: adv("certsyncnotready", "An additional output format or keystore could not be written: check its password Secret and the operator logs."),
+
+	// Restarts held back on purpose: they happen by themselves.
+	v1alpha1.ReasonRolloutPaced:              heldBack,
+	v1alpha1.ReasonWaitingForPreviousRollout: heldBack,
+	v1alpha1.ReasonWaitingForRolloutSlot:     heldBack,
 }

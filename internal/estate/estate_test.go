@@ -78,6 +78,7 @@ func TestEveryNotReadyReasonHasAdvice(t *testing.T) {
 		v1alpha1.ReasonSuspended, v1alpha1.ReasonTargetWriteError, v1alpha1.ReasonRollingOut, v1alpha1.ReasonRolloutStalled,
 		v1alpha1.ReasonWorkloadNotFound, v1alpha1.ReasonStaleCertificate, v1alpha1.ReasonStaleAfterRestart,
 		v1alpha1.ReasonPodsUnreachable, v1alpha1.ReasonNoEndpoints, v1alpha1.ReasonExpired,
+		v1alpha1.ReasonRolloutPaced, v1alpha1.ReasonWaitingForPreviousRollout, v1alpha1.ReasonWaitingForRolloutSlot,
 	} {
 		if a, ok := AdviceFor(reason); !ok || len(a.Lines) == 0 || a.Runbook == "" {
 			t.Errorf("%s: no advice", reason)
