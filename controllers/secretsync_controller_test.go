@@ -422,9 +422,16 @@ func TestSecretSyncRestartsConsumersOncePerValue(t *testing.T) {
 	ssPoke(t, ns, "legacy")
 	ssExpectEvents(t, ns, "idp", map[string]int{v1alpha1.ReasonRolloutStarted: 1})
 
-	// New values: one more restart, for them.
+	// New values while the first rollout is still under way: the target
+	// is updated, the restart waits for that rollout (up to its deadline).
 	ssClock(ns).Step(time.Minute)
 	updateSecretData(t, ns, "legacy", map[string][]byte{"client_id": []byte("app"), "client_secret": []byte("v2")})
+	ssWaitCondition(t, ns, "idp", v1alpha1.ConditionRolledOut, metav1.ConditionFalse, v1alpha1.ReasonWaitingForPreviousRollout)
+	g.Expect(restartedFor(g)).To(Equal(ssHash("app", "v1")))
+	// Past the first rollout's deadline (and minRestartInterval): one more
+	// restart, for the new values.
+	ssClock(ns).Step(10 * time.Minute)
+	ssPoke(t, ns, "legacy")
 	g.Eventually(restartedFor, eventually, poll).Should(Equal(ssHash("app", "v2")))
 	ssPoke(t, ns, "legacy")
 	ssExpectEvents(t, ns, "idp", map[string]int{v1alpha1.ReasonRolloutStarted: 2})

@@ -28,7 +28,7 @@ import (
 // newTestSecretSyncReconciler is the SecretSync reconciler of the shared
 // test manager: its writes are counted and its clocks are the tests'.
 func newTestSecretSyncReconciler(mgr ctrl.Manager) *secretsync.Reconciler {
-	return &secretsync.Reconciler{Core: engine.Core{Client: countingClient{mgr.GetClient()}, ClockFor: clocks.For, Egress: testEgress,
+	return &secretsync.Reconciler{Core: engine.Core{Client: countingClient{mgr.GetClient()}, ClockFor: clocks.For, Egress: testEgress, RolloutsFor: budgets.For,
 		Recorder: journalRecorder{mgr.GetEventRecorder("certsync")}, Metrics: metrics.Register(testMetrics)}}
 }
 

@@ -415,12 +415,17 @@ func (r *Restarter) rollWorkload(ctx context.Context, ro *Rollout, w rollout.Wor
 	pace := rollout.DecidePace(rollout.PaceInput{Now: ro.Now, LastRestart: rollout.LastRestartOf(tmpl.Annotations),
 		PreviousRolling: restartedFor != "" && !rollout.ProgressOf(obj).Complete,
 		MinInterval:     MinRestartInterval(ro.Spec), ProgressDeadline: ProgressDeadline(ro.Spec), Restoring: ro.Restoring})
+	// A held-back workload counts as rolling for verification: its pods
+	// still serve the previous content on purpose, and must not be evicted
+	// as stale meanwhile.
 	if pace.Held() {
 		st.hold(w.String(), pace.Reason, pace.Message, pace.Until)
+		st.Rolling = append(st.Rolling, w.String())
 		return nil
 	}
 	if !r.admit(ctx, ro) {
 		st.hold(w.String(), v1alpha1.ReasonWaitingForRolloutSlot, "restart waits for a slot of the operator's rollout budget (--max-concurrent-rollouts)", time.Time{})
+		st.Rolling = append(st.Rolling, w.String())
 		return nil
 	}
 	// The optimistic lock makes a stale cached copy fail instead of
