@@ -80,6 +80,7 @@ func TestHelmRejectsBadValues(t *testing.T) {
 		{"replicas=2", "additional properties 'replicas' not allowed"},
 		{"watchNamespaces={Mail}", "does not match pattern"},
 		{"metrics.port=70000", "maximum"},
+		{"maxConcurrentRollouts=-1", "minimum"},
 		{"leaderElection.enabled=false", "needs leaderElection.enabled"},
 		{"prometheusRule.runbookBaseURL=docs/runbooks.md", "does not match pattern"},
 	} {
