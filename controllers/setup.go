@@ -105,7 +105,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	// Series appear on the manager's metrics endpoint.
 	rec := metrics.Register(nil)
 	// One budget for both kinds, rebuilt from status after a restart.
-	budget := &engine.Budget{Max: opts.MaxConcurrentRollouts, Seed: engine.SeedFromStatus(mgr.GetClient()), Observe: rec.Rollouts}
+	budget := &engine.Budget{Max: opts.MaxConcurrentRollouts, Seed: engine.SeedFromStatus(mgr.GetClient(), opts.WatchNamespaces...), Observe: rec.Rollouts}
 	rec.Rollouts(0, 0) // shown from the start, not only after a first rollout
 	core := engine.Core{Metrics: rec, MaxConcurrentReconciles: opts.MaxConcurrentReconciles, Egress: opts.Egress, WatchNamespaces: opts.WatchNamespaces,
 		Rollouts: budget}
