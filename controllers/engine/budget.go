@@ -218,10 +218,10 @@ func (b *Budget) observe() {
 // RolledOut False with reason RollingOut. Stale ones are released by their
 // object's next reconcile.
 func SeedFromStatus(c client.Reader, namespaces ...string) func(ctx context.Context) ([]RolloutKey, error) {
+	if len(namespaces) == 0 {
+		namespaces = []string{""} // the whole cluster
+	}
 	return func(ctx context.Context) ([]RolloutKey, error) {
-		if len(namespaces) == 0 {
-			namespaces = []string{""}
-		}
 		var keys []RolloutKey
 		add := func(kind string, obj metav1.Object, conds []metav1.Condition) {
 			if c := meta.FindStatusCondition(conds, v1alpha1.ConditionRolledOut); c != nil && c.Status == metav1.ConditionFalse && c.Reason == v1alpha1.ReasonRollingOut {
