@@ -108,9 +108,12 @@ func (b *Budget) Release(key RolloutKey) {
 	defer b.mu.Unlock()
 	b.init()
 	_, held := b.holders[key]
+	waited := slices.Contains(b.waiting, key)
 	delete(b.holders, key)
 	b.waiting = slices.DeleteFunc(b.waiting, func(k RolloutKey) bool { return k == key })
-	if held {
+	if held || waited {
+		// A freed slot, or a place ahead in the queue: the next waiters
+		// may now be admitted.
 		b.wakeAdmitted()
 	}
 	b.observe()

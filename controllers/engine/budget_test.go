@@ -62,10 +62,21 @@ func TestBudgetQueuesAndWakesInOrder(t *testing.T) {
 	if in, w := b.Counts(); in != 2 || w != 2 {
 		t.Errorf("counts = %d, %d; want 2 in progress (b, c), 2 waiting (d, e)", in, w)
 	}
-	// A waiter that no longer needs a slot leaves the queue.
+	// A waiter that no longer needs a slot leaves the queue, and the one
+	// behind it is woken when that admits it.
+	b.Release(key("b"))
+	<-wake // d, first in the queue
 	b.Release(key("d"))
 	if !b.Waiting(key("e")) || b.Waiting(key("d")) {
 		t.Error("queue after d left")
+	}
+	select {
+	case ev := <-wake:
+		if ev.Object.GetName() != "e" {
+			t.Errorf("woke %s, want e", ev.Object.GetName())
+		}
+	default:
+		t.Error("e not woken when d left the queue ahead of it")
 	}
 }
 
