@@ -25,6 +25,7 @@ import (
 	"certsync.io/certsync/internal/egress"
 	"certsync.io/certsync/internal/expiry"
 	"certsync.io/certsync/internal/secretvalues"
+	"certsync.io/certsync/internal/sources"
 )
 
 // ssHash is what certsync records for the CLIENT_ID/CLIENT_SECRET pair.
@@ -153,7 +154,8 @@ func TestSecretSyncNeverWipes(t *testing.T) {
 	}{
 		{"key removed", "MissingKey", v1alpha1.ReasonSourceUnavailable, map[string][]byte{"client_id": []byte("app")}},
 		{"value blanked", secretvalues.ReasonEmpty, v1alpha1.ReasonValidationFailed, map[string][]byte{"client_id": []byte("app"), "client_secret": {}}},
-		{"source deleted", "NotFound", v1alpha1.ReasonSourceUnavailable, nil},
+		// A deleted source reads like one without consent (docs/security.md).
+		{"source deleted", sources.ReasonNotPermitted, v1alpha1.ReasonSourceUnavailable, nil},
 	}
 	for _, step := range steps {
 		t.Run(step.name, func(t *testing.T) {
