@@ -241,7 +241,7 @@ func TestSecretSyncExpiryFrom(t *testing.T) {
 		{"key-unix", ssSource(ns, "key-unix", ssCreds("app", "b", "expires_at", fmt.Sprint(notAfter.Unix()))),
 			v1alpha1.SecretSyncExpiryFrom{Key: "expires_at"}},
 		{"annotation", ssSource(ns, "annotation", ssCreds("app", "c"), func(s *corev1.Secret) {
-			s.Annotations = map[string]string{"idp.example.com/secret-expiry": notAfter.Format(time.RFC3339)}
+			s.Annotations["idp.example.com/secret-expiry"] = notAfter.Format(time.RFC3339)
 		}), v1alpha1.SecretSyncExpiryFrom{Annotation: "idp.example.com/secret-expiry"}},
 		{"fixed", ssSource(ns, "fixed", ssCreds("app", "d")), v1alpha1.SecretSyncExpiryFrom{NotAfter: &fixed}},
 	}
@@ -568,7 +568,7 @@ func TestSecretSyncOAuth2Verification(t *testing.T) {
 	ssExpectEvents(t, ns, "idp", map[string]int{v1alpha1.ReasonVerificationFailed: 1})
 	g.Eventually(func() error {
 		sec := getSecret(g, ns, "legacy")
-		sec.Annotations = map[string]string{consent.AnnotationAllowedHosts: "127.0.0.1, 169.254.169.254"} // the second for the egress test below
+		sec.Annotations[consent.AnnotationAllowedHosts] = "127.0.0.1, 169.254.169.254" // the second for the egress test below
 		return k8s.Update(context.Background(), sec)
 	}, eventually, poll).Should(Succeed())
 
