@@ -175,7 +175,10 @@ func TestTenantGetsNothingOut(t *testing.T) {
 		missing, missingMsg := reasonOf(g, "copy-missing", "s")
 		g.Expect(missing).To(Equal(r))
 		g.Expect(strings.ReplaceAll(missingMsg, "/nope", "/sa-token")).To(Equal(msg))
-		g.Expect(ssCondition(tenantGet(g, tenant, ns, "copy-sa"), v1alpha1.ConditionSynced).Reason).To(Equal(v1alpha1.ReasonNoValidSource))
+		copySA := tenantGet(g, tenant, ns, "copy-sa")
+		g.Expect(ssCondition(copySA, v1alpha1.ConditionSynced).Reason).To(Equal(v1alpha1.ReasonNoValidSource))
+		// The condition the tenant reads says what to ask the Secret's owner for.
+		g.Expect(ssCondition(copySA, v1alpha1.ConditionSourcesReady).Message).To(ContainSubstring(v1alpha1.AnnotationAllowedNamespaces))
 		g.Expect(ssEventsFor(g, ns, "copy-sa")).To(ContainElement(And(
 			HaveField("Reason", v1alpha1.ReasonSourceUnavailable), HaveField("Note", ContainSubstring(sources.ReasonNotPermitted)))))
 		r, _ = reasonOf(g, "ssrf", "internal")
