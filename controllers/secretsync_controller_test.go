@@ -226,6 +226,31 @@ func TestSecretSyncCrossNamespaceNeedsConsent(t *testing.T) {
 	g.Expect(ss.Status.Secret.Source).To(Equal("idp"))
 }
 
+// A Secret of the SecretSync's own namespace is copied only once it
+// consents (the migration the CHANGELOG describes): before, the target is
+// not written and the condition says which annotation to add.
+func TestSecretSyncSameNamespaceNeedsConsent(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	ns := ssStart(t)
+	mustCreate(t, ssSource(ns, "drop", ssCreds("app", "s3cret"), ssNoConsent))
+	mustCreateSecretSync(t, newSecretSync(ns, "idp", ssFrom("idp", "drop", "")))
+	ss := ssWaitCondition(t, ns, "idp", v1alpha1.ConditionSourcesReady, metav1.ConditionFalse, v1alpha1.ReasonNoValidSource)
+	g.Expect(ss.Status.Sources[0].Reason).To(Equal(sources.ReasonNotPermitted))
+	g.Expect(ssCondition(ss, v1alpha1.ConditionSourcesReady).Message).To(ContainSubstring(
+		fmt.Sprintf("add the annotation %s listing %q", v1alpha1.AnnotationAllowedNamespaces, ns)))
+	g.Expect(ssCondition(ss, v1alpha1.ConditionSynced).Reason).To(Equal(v1alpha1.ReasonNoValidSource))
+	ssExpectEvents(t, ns, "idp", map[string]int{v1alpha1.ReasonSourceUnavailable: 1, v1alpha1.ReasonSynced: 0})
+	g.Expect(apierrors.IsNotFound(k8s.Get(context.Background(), objKey(ns, "oauth-client"), &corev1.Secret{}))).To(BeTrue())
+
+	consent := getSecret(g, ns, "drop")
+	metav1.SetMetaDataAnnotation(&consent.ObjectMeta, v1alpha1.AnnotationAllowedNamespaces, ns)
+	g.Expect(k8s.Update(context.Background(), consent)).To(Succeed())
+	ss = ssWaitCondition(t, ns, "idp", v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReady)
+	g.Expect(ss.Status.Secret.Source).To(Equal("idp"))
+	g.Expect(getSecret(g, ns, "oauth-client").Data).To(HaveKeyWithValue("CLIENT_SECRET", []byte("s3cret")))
+}
+
 func TestSecretSyncExpiryFrom(t *testing.T) {
 	t.Parallel()
 	ns := ssStart(t)
