@@ -83,6 +83,7 @@ func TestHelmRejectsBadValues(t *testing.T) {
 		{"leaderElection.enabled=false", "needs leaderElection.enabled"},
 		{"prometheusRule.runbookBaseURL=docs/runbooks.md", "does not match pattern"},
 		{"egress.allowHosts[0]=a.example.com\\,b.example.com", "does not match pattern"},
+		{"egress.allowHosts={*}", "does not match pattern"}, // no allow-all: leave the list empty
 		{"egress.denyCIDRs[0]=pod-network", "does not match pattern"},
 		{"egress.allowLoopback=yes", "boolean"},
 		{"fingerprintKeySecret=Key_1", "does not match pattern"},
