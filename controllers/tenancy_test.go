@@ -46,6 +46,18 @@ func tenantClient(t *testing.T, ns string) client.Client {
 	return c
 }
 
+// allowTenantSecret lets the tenant of tenantClient get the Secret name of
+// ns (RBAC by resourceNames, whether or not it exists): a namespace that
+// hands out Secrets one by one.
+func allowTenantSecret(t *testing.T, ns, name string) {
+	t.Helper()
+	mustCreate(t, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "read-" + name}, Rules: []rbacv1.PolicyRule{{
+		APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{name}, Verbs: []string{"get"}}}})
+	mustCreate(t, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "read-" + name},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "read-" + name},
+		Subjects: []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: "User", Name: "tenant-" + ns}}})
+}
+
 // tenantGet reads a SecretSync as the tenant, who may.
 func tenantGet(g Gomega, c client.Client, ns, name string) *v1alpha1.SecretSync {
 	var ss v1alpha1.SecretSync
@@ -76,11 +88,17 @@ func TestTenantGetsNothingOut(t *testing.T) {
 	tenant := tenantClient(t, ns)
 	ctx := context.Background()
 
-	// RBAC is on: the tenant cannot read the namespace's Secrets.
-	mustCreate(t, ssSource(ns, "sa-token", map[string]string{"token": "sa-t0ken-DO-NOT-LEAK"}))
+	// RBAC is on: the tenant cannot read the namespace's Secrets, except
+	// (per-Secret RBAC) the one named loot, which does not exist yet. The
+	// ServiceAccount token never consented to copies; the database
+	// credentials allow copies within the namespace, and nothing more.
+	mustCreate(t, ssSource(ns, "sa-token", map[string]string{"token": "sa-t0ken-DO-NOT-LEAK"}, ssNoConsent))
 	mustCreate(t, ssSource(ns, "db", ssCreds("db-user", "db-pa55-DO-NOT-LEAK")))
 	err := tenant.Get(ctx, types.NamespacedName{Namespace: ns, Name: "sa-token"}, &corev1.Secret{})
 	g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "the tenant can read Secrets: %v", err)
+	allowTenantSecret(t, ns, "loot")
+	err = tenant.Get(ctx, types.NamespacedName{Namespace: ns, Name: "loot"}, &corev1.Secret{})
+	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "the tenant cannot read loot: %v", err)
 
 	sink, requests := countingServer(t)
 	mustCreate(t, ssSource(ns, "sink-ca", map[string]string{"ca.crt": string(pemCert(sink.Certificate().Raw))}))
@@ -115,6 +133,14 @@ func TestTenantGetsNothingOut(t *testing.T) {
 		ClientIDKey: "CLIENT_ID", ClientSecretKey: "CLIENT_SECRET", CASecretRef: &v1alpha1.OAuth2CASecretRef{Name: "sink-ca", Key: "ca.crt"}}
 	create(tok)
 
+	// 2b. Same-namespace copy into a target the tenant may read by name:
+	// the ServiceAccount token as the value of loot; and a missing Secret,
+	// which must read the same (no existence oracle).
+	create(newSecretSync(ns, "copy-sa", ssFrom("s", "sa-token", ""), ssKeys(v1alpha1.SecretSyncKey{From: "token", To: "V"}), expiry,
+		func(ss *v1alpha1.SecretSync) { ss.Spec.Target.SecretName = "loot" }))
+	create(newSecretSync(ns, "copy-missing", ssFrom("s", "nope", ""), ssKeys(v1alpha1.SecretSyncKey{From: "token", To: "V"}), expiry,
+		func(ss *v1alpha1.SecretSync) { ss.Spec.Target.SecretName = "loot-2" }))
+
 	// 3. Raw fetch of an in-cluster HTTPS service (127.77/16 stands for the
 	// cluster network the operator's flags deny) and 4. the metadata address.
 	internal := newDeniedVaultServer(t, []byte("internal-DO-NOT-LEAK"))
@@ -142,6 +168,19 @@ func TestTenantGetsNothingOut(t *testing.T) {
 		g.Expect(msg).To(ContainSubstring(consent.AnnotationAllowedHosts))
 		v := ssCondition(tenantGet(g, tenant, ns, "exfil-token"), v1alpha1.ConditionVerified)
 		g.Expect(v.Reason).To(Equal(consent.ReasonCredentialNotReleased))
+		r, msg = reasonOf(g, "copy-sa", "s")
+		g.Expect(r).To(Equal(sources.ReasonNotPermitted))
+		g.Expect(msg).To(ContainSubstring(v1alpha1.AnnotationAllowedNamespaces))
+		g.Expect(msg).To(ContainSubstring(`listing "` + ns + `"`))
+		missing, missingMsg := reasonOf(g, "copy-missing", "s")
+		g.Expect(missing).To(Equal(r))
+		g.Expect(strings.ReplaceAll(missingMsg, "/nope", "/sa-token")).To(Equal(msg))
+		copySA := tenantGet(g, tenant, ns, "copy-sa")
+		g.Expect(ssCondition(copySA, v1alpha1.ConditionSynced).Reason).To(Equal(v1alpha1.ReasonNoValidSource))
+		// The condition the tenant reads says what to ask the Secret's owner for.
+		g.Expect(ssCondition(copySA, v1alpha1.ConditionSourcesReady).Message).To(ContainSubstring(v1alpha1.AnnotationAllowedNamespaces))
+		g.Expect(ssEventsFor(g, ns, "copy-sa")).To(ContainElement(And(
+			HaveField("Reason", v1alpha1.ReasonSourceUnavailable), HaveField("Note", ContainSubstring(sources.ReasonNotPermitted)))))
 		r, _ = reasonOf(g, "ssrf", "internal")
 		g.Expect(r).To(Equal(egress.ReasonEgressDenied))
 		r, _ = reasonOf(g, "ssrf", "metadata")
@@ -160,6 +199,8 @@ func TestTenantGetsNothingOut(t *testing.T) {
 	}, eventually, poll).Should(Succeed())
 	g.Expect(requests.Load()).To(BeZero(), "a request reached the tenant's server")
 	g.Expect(internal.requestCount()).To(BeZero(), "a request reached the denied service")
+	err = tenant.Get(ctx, types.NamespacedName{Namespace: ns, Name: "loot"}, &corev1.Secret{})
+	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "the token was copied where the tenant reads: %v", err)
 
 	// 6. Hash oracle: the copied values' fingerprint in the status the
 	// tenant reads is keyed; the unkeyed hash of the right guess differs.
@@ -169,7 +210,7 @@ func TestTenantGetsNothingOut(t *testing.T) {
 	g.Expect(ss.Status.Secret.SHA256).NotTo(Equal(guess))
 
 	// Nothing secret in anything the tenant can read.
-	for _, name := range []string{"exfil-auth", "exfil-token", "ssrf", "probe-yes", "probe-no"} {
+	for _, name := range []string{"exfil-auth", "exfil-token", "copy-sa", "copy-missing", "ssrf", "probe-yes", "probe-no"} {
 		ssExpectNoValues(t, ns, name, "sa-t0ken-DO-NOT-LEAK", "db-pa55-DO-NOT-LEAK", "internal-DO-NOT-LEAK")
 	}
 }

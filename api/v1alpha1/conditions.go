@@ -100,7 +100,8 @@ const (
 	// AnnotationSource names the source the target's certificate came from.
 	AnnotationSource = "certsync.io/source"
 	// AnnotationAllowedNamespaces, on a source Secret, lists the namespaces
-	// (comma-separated, or "*") whose CertSyncs may read it from elsewhere.
+	// (comma-separated, or "*") whose CertSyncs may read it from elsewhere
+	// and whose SecretSyncs may copy it (its own namespace included).
 	AnnotationAllowedNamespaces = "certsync.io/allowed-namespaces"
 	// AnnotationRestartedFor, on a workload's pod template, is the SHA-256 of
 	// the certificate certsync restarted it for: each certificate restarts

@@ -55,11 +55,12 @@ func (r *Reconciler) readSources(ctx context.Context, s *scope) error {
 }
 
 // readOpaqueSecret reads a source Secret straight from the API server (a
-// Secret that exists is never reported missing) with the consent rule for
-// other namespaces, the same rule and answers as a CertSync's.
+// Secret that exists is never reported missing) with the consent rule: its
+// values land in a target, so the Secret must allow this namespace even
+// when it is its own (docs/security.md).
 func (r *Reconciler) readOpaqueSecret(ctx context.Context, ns string, ref *v1alpha1.SecretSyncSecretRef) (secretvalues.Material, error) {
 	key := types.NamespacedName{Namespace: cmp.Or(ref.Namespace, ns), Name: ref.Name}
-	secret, err := sources.GetSourceSecret(ctx, r.Client, ns, key)
+	secret, err := sources.GetCopiedSecret(ctx, r.Client, ns, key)
 	if err != nil {
 		return secretvalues.Material{}, err
 	}
