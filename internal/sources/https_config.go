@@ -200,3 +200,20 @@ func CredentialReleased(secret *corev1.Secret, urls ...string) error {
 		"auth Secret %s/%s does not allow its values to be sent to %s: nothing was sent; whoever manages the Secret can add %s to its %s annotation",
 		secret.Namespace, secret.Name, host, host, consent.AnnotationAllowedHosts)}
 }
+
+// PasswordReleased refuses to open a PKCS#12 file fetched from rawURL with
+// the password a Secret holds unless the Secret's certsync.io/allowed-hosts
+// annotation names rawURL's host: whoever may create a CertSync chooses the
+// URL and so the file, and the outcome of decrypting a file they encrypted
+// with a guess (PKCS12WrongPassword or success) would tell them whether any
+// Secret value of the namespace equals the guess. The refusal comes before
+// anything is fetched, and reads the same whatever the guess.
+func PasswordReleased(secret *corev1.Secret, rawURL string) error {
+	host, ok := consent.FirstDenied(secret.Annotations, rawURL)
+	if ok {
+		return nil
+	}
+	return &Error{Reason: consent.ReasonCredentialNotReleased, Message: fmt.Sprintf(
+		"password Secret %s/%s (passwordSecretRef) does not allow its value to open files from %s: nothing was fetched or decrypted; whoever manages the Secret can add %s to its %s annotation",
+		secret.Namespace, secret.Name, host, host, consent.AnnotationAllowedHosts)}
+}
