@@ -67,7 +67,7 @@ var advice = map[string]Advice{
 		"Fix what the pods rejected, then `kubectl certsync renew NAME` to sync it again."),
 	// Tenancy (docs/security.md): what was refused, and who can allow it.
 	consent.ReasonCredentialNotReleased: adv("certsyncnotready",
-		"Credentials were not sent: their Secret's certsync.io/allowed-hosts does not name the URL's host (no request was made).",
+		"Credentials were not sent, nor a PKCS#12 password used: their Secret's certsync.io/allowed-hosts does not name the URL's host (no request was made).",
 		"Whoever manages that Secret adds the host to the annotation; the author of NAME cannot."),
 	egress.ReasonEgressDenied: adv("certsyncnotready",
 		"The URL is outside the operator's egress policy (--egress-allow-hosts, --egress-deny-cidrs; link-local and metadata always denied).",
