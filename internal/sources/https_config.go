@@ -84,7 +84,12 @@ func checkHTTPSConfig(cfg HTTPSConfig) (*httpsConfig, *Error) {
 	if len(c.CAPEM) > 0 {
 		cas, perr := certs.ParseCertificates(c.CAPEM)
 		if perr != nil {
-			return nil, configError("the CA for the endpoint (caSecretRef) is unusable: %s", certsErrorMessage(perr))
+			// One message whatever the value is: caSecretRef may name any
+			// Secret key of the namespace, and saying what a non-CA value
+			// looks like (a key, JSON, a token) would describe a Secret the
+			// author may not read.
+			_ = perr
+			return nil, configError("the CA for the endpoint (caSecretRef) is not a PEM certificate bundle")
 		}
 		c.roots = x509.NewCertPool()
 		for _, ca := range cas {
