@@ -361,3 +361,16 @@ func (s *Simulator) Serving() map[string]PodState {
 	}
 	return out
 }
+
+// Accepted is the number of connections the running simulated pods have
+// accepted so far (pods that stopped no longer count): sampled over time
+// it gives the rate probes arrive at, without building Serving's map.
+func (s *Simulator) Accepted() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var n int64
+	for _, ps := range s.servers {
+		n += ps.accepted.Load()
+	}
+	return n
+}
