@@ -1,0 +1,200 @@
+package e2e
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"certsync.io/certsync/api/v1alpha1"
+	"certsync.io/certsync/test/cluster"
+)
+
+var (
+	pluginOnce sync.Once
+	pluginPath string
+	pluginErr  error
+)
+
+// pluginBinary builds cmd/kubectl-certsync once per run, into a folder of
+// its own (what a user puts on PATH for kubectl to find it).
+func pluginBinary(t testing.TB) string {
+	t.Helper()
+	pluginOnce.Do(func() {
+		root, err := cluster.RepoRoot()
+		if err != nil {
+			pluginErr = err
+			return
+		}
+		dir := filepath.Join(workDir, "plugin-bin")
+		if pluginErr = os.MkdirAll(dir, 0o755); pluginErr != nil {
+			return
+		}
+		pluginPath = filepath.Join(dir, "kubectl-certsync")
+		cmd := exec.Command("go", "build", "-o", pluginPath, "./cmd/kubectl-certsync")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			pluginErr = errors.New(err.Error() + "\n" + string(out))
+		}
+	})
+	if pluginErr != nil {
+		t.Fatalf("building kubectl-certsync: %v", pluginErr)
+	}
+	return pluginPath
+}
+
+// runPlugin runs the built plugin as the on-call does: the admin
+// kubeconfig through $KUBECONFIG. It returns stdout and the exit code.
+func runPlugin(t testing.TB, args ...string) (string, int) {
+	t.Helper()
+	return runCommand(t, pluginBinary(t), args...)
+}
+
+func runCommand(t testing.TB, bin string, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+local.Kubeconfig,
+		"PATH="+filepath.Dir(pluginBinary(t))+string(os.PathListSeparator)+os.Getenv("PATH"))
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	t.Logf("$ %s %s\n%s%s", filepath.Base(bin), strings.Join(args, " "), stdout.String(), stderr.String())
+	code := 0
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit):
+		code = exit.ExitCode()
+	case err != nil:
+		t.Fatalf("running %s: %v", bin, err)
+	}
+	return stdout.String(), code
+}
+
+// barePod is a pod without an owner mounting the target: evicted by
+// certsync in batches, and played by the simulator like the others.
+func barePod(ns, name string) *corev1.Pod {
+	tmpl := podTemplate("relay", nil)
+	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: tmpl.Labels}, Spec: tmpl.Spec}
+}
+
+// TestPluginCommandsOnTheLocalCluster runs the built kubectl-certsync
+// against the whole local cluster with the real operator and the mail
+// simulator: status, why, plan, verify (all pods verified, then a pod
+// serving a stale certificate: exit code 3) and renew, each read from the
+// operator's real status; and `kubectl certsync` through the cached kubectl
+// with the plugin on PATH.
+func TestPluginCommandsOnTheLocalCluster(t *testing.T) {
+	g := NewWithT(t)
+	startOperator(t)
+	ns := newNamespace(t)
+	old := certificate(t, time.Now().Add(-24*time.Hour))
+	mustCreate(t, legacySecret(ns, old))
+	mustCreate(t, certSync(ns, func(cs *v1alpha1.CertSync) {
+		// A stale pod is reported, not evicted, so verify shows it.
+		cs.Spec.Verify.Remediate = ptr.To(false)
+		cs.Spec.Rollout.Pods.MaxUnavailable = 1
+	}))
+	mustCreate(t, deployment(ns, "postfix", 3, nil))
+	// Bare pods started before the certificate was written are evicted
+	// (and nothing recreates them): create them once it is verified.
+	waitVerified(t, ns, 3, fingerprint(old))
+	for _, name := range []string{"relay-2", "relay-1"} {
+		mustCreate(t, barePod(ns, name))
+	}
+	waitVerified(t, ns, 5, fingerprint(old))
+
+	// status: the estate row, from the operator's status.
+	out, code := runPlugin(t, "status", "-n", ns)
+	g.Expect(code).To(Equal(0))
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	g.Expect(lines).To(HaveLen(2), out)
+	g.Expect(strings.Fields(lines[0])).To(Equal([]string{"NAME", "KIND", "SOURCE", "NOT-AFTER", "DAYS", "VERIFIED", "STALE", "UNREACHABLE", "READY"}))
+	notAfter := old.Cert.NotAfter.UTC().Format(time.RFC3339)
+	g.Expect(strings.Fields(lines[1])).To(Equal([]string{"mail", "CertSync", "legacy", notAfter, "88", "5/5", "0", "0", "True", "Ready"}))
+
+	// why: Ready, the source, the operator's events, nothing to do.
+	out, code = runPlugin(t, "why", "mail", "-n", ns)
+	g.Expect(code).To(Equal(0))
+	for _, want := range []string{
+		"CertSync " + ns + "/mail: Ready=True (Ready); certificate from \"legacy\" expires " + notAfter + " (88 days)",
+		"Verified       True     Verified",
+		"legacy   true    Valid",
+		"Normal  Synced  wrote CN=mail.example.com",
+		"Normal  Verified  5 of 5 pods serve certificate sha256 " + fingerprint(old)[:16],
+		"nothing: every condition is as it should be",
+	} {
+		g.Expect(out).To(ContainSubstring(want))
+	}
+
+	// plan: the Deployment and the two bare pods, one at a time.
+	out, code = runPlugin(t, "plan", "mail", "-n", ns)
+	g.Expect(code).To(Equal(0))
+	for _, want := range []string{
+		"Plan for CertSync " + ns + "/mail (rollout mode Auto, target Secret mail-tls). Nothing was written.",
+		"1. Deployment/postfix (3 pods): RollingUpdate maxUnavailable=25% maxSurge=25%",
+		"maxUnavailable 1",
+		"batch 1: relay-1\n", "batch 2: relay-2\n",
+	} {
+		g.Expect(out).To(ContainSubstring(want))
+	}
+
+	// verify: every pod probed now by the operator.
+	out, code = runPlugin(t, "verify", "mail", "-n", ns, "--timeout", "90s")
+	g.Expect(code).To(Equal(0))
+	g.Expect(out).To(ContainSubstring("CertSync " + ns + "/mail: Verified=True (Verified) 5 of 5 pods serve certificate sha256 " + fingerprint(old)[:16]))
+	g.Expect(out).To(ContainSubstring("Pods: 5/5 verified, 0 stale, 0 unreachable"))
+
+	// A pod swaps its certificate behind everyone's back: the next
+	// periodic check is 10 s away, verify finds it now and exits 3.
+	pods := podNames(g, ns, "postfix")
+	g.Expect(pods).To(HaveLen(3))
+	other := certificate(t, time.Now().Add(-48*time.Hour))
+	g.Expect(sim.ServeStale(ns+"/"+pods[0], other.ChainPEM, other.KeyPEM)).To(Succeed())
+	out, code = runPlugin(t, "verify", "mail", "-n", ns, "--timeout", "90s")
+	g.Expect(code).To(Equal(3), out)
+	g.Expect(out).To(ContainSubstring("Verified=False (StaleCertificateServed)"))
+	g.Expect(out).To(ContainSubstring("Pods: 4/5 verified, 1 stale, 0 unreachable"))
+	g.Expect(out).To(ContainSubstring("Stale: " + pods[0]))
+
+	// renew: every source read again; the target keeps its certificate.
+	out, code = runPlugin(t, "renew", "mail", "-n", ns, "--timeout", "90s")
+	g.Expect(code).To(Equal(0))
+	for _, want := range []string{
+		"CertSync " + ns + "/mail: every source read again.",
+		"legacy   true    Valid",
+		"Target holds the certificate from \"legacy\" (sha256 " + fingerprint(old)[:16] + "…), valid until " + notAfter + ".",
+		"Synced=True (Synced)",
+	} {
+		g.Expect(out).To(ContainSubstring(want))
+	}
+	cs := getCertSync(g, ns)
+	g.Expect(cs.Generation).To(Equal(int64(1)), "requests are annotations, not spec changes")
+	g.Expect(cs.Status.LastHandledRequests).NotTo(BeNil())
+	g.Expect(cs.Status.LastHandledRequests.Renew).To(Equal(cs.Annotations[v1alpha1.AnnotationRenewRequested]))
+	g.Expect(cs.Status.LastHandledRequests.Verify).To(Equal(cs.Annotations[v1alpha1.AnnotationVerifyRequested]))
+
+	// kubectl finds the plugin on PATH: `kubectl certsync` is the same
+	// program, flags after the plugin's name passed through.
+	bin, err := cluster.BinDir("cluster")
+	g.Expect(err).NotTo(HaveOccurred())
+	kubectl := filepath.Join(bin, "kubectl")
+	out, code = runCommand(t, kubectl, "plugin", "list")
+	g.Expect(code).To(Equal(0))
+	g.Expect(out).To(ContainSubstring(pluginBinary(t)))
+	direct, _ := runPlugin(t, "status", "-n", ns)
+	out, code = runCommand(t, kubectl, "certsync", "status", "-n", ns)
+	g.Expect(code).To(Equal(0))
+	g.Expect(out).To(Equal(direct))
+	_, code = runCommand(t, kubectl, "certsync", "verify", "mail", "-n", ns, "--timeout", "90s")
+	g.Expect(code).To(Equal(3), "kubectl passes the plugin's exit code on")
+}
