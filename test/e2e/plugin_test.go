@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 
 	"certsync.io/certsync/api/v1alpha1"
@@ -122,19 +124,22 @@ func TestPluginCommandsOnTheLocalCluster(t *testing.T) {
 	notAfter := old.Cert.NotAfter.UTC().Format(time.RFC3339)
 	g.Expect(strings.Fields(lines[1])).To(Equal([]string{"mail", "CertSync", "legacy", notAfter, "88", "5/5", "0", "0", "True", "Ready"}))
 
-	// why: Ready, the source, the operator's events, nothing to do.
-	out, code = runPlugin(t, "why", "mail", "-n", ns)
-	g.Expect(code).To(Equal(0))
-	for _, want := range []string{
-		"CertSync " + ns + "/mail: Ready=True (Ready); certificate from \"legacy\" expires " + notAfter + " (88 days)",
-		"Verified       True     Verified",
-		"legacy   true    Valid",
-		"Normal  Synced  wrote CN=mail.example.com",
-		"Normal  Verified  5 of 5 pods serve certificate sha256 " + fingerprint(old)[:16],
-		"nothing: every condition is as it should be",
-	} {
-		g.Expect(out).To(ContainSubstring(want))
-	}
+	// why: Ready, the source, the operator's events (recorded just after
+	// the status they announce), nothing to do.
+	g.Eventually(func(g Gomega) {
+		out, code := runPlugin(t, "why", "mail", "-n", ns)
+		g.Expect(code).To(Equal(0))
+		for _, want := range []string{
+			"CertSync " + ns + "/mail: Ready=True (Ready); certificate from \"legacy\" expires " + notAfter + " (88 days)",
+			"Verified       True     Verified",
+			"legacy   true    Valid",
+			"Normal  Synced  wrote CN=mail.example.com",
+			"Normal  Verified  5 of 5 pods serve certificate sha256 " + fingerprint(old)[:16],
+			"nothing: every condition is as it should be",
+		} {
+			g.Expect(out).To(ContainSubstring(want))
+		}
+	}, eventually, time.Second).Should(Succeed())
 
 	// plan: the Deployment and the two bare pods, one at a time.
 	out, code = runPlugin(t, "plan", "mail", "-n", ns)
@@ -197,4 +202,37 @@ func TestPluginCommandsOnTheLocalCluster(t *testing.T) {
 	g.Expect(out).To(Equal(direct))
 	_, code = runCommand(t, kubectl, "certsync", "verify", "mail", "-n", ns, "--timeout", "90s")
 	g.Expect(code).To(Equal(3), "kubectl passes the plugin's exit code on")
+
+	// A SecretSync: in the estate with the CertSync, renew and verify
+	// served by the operator too.
+	mustCreate(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "idp"},
+		StringData: map[string]string{"client_id": "mailer", "client_secret": "plugin-s3cret-value", "expires_at": notAfter}})
+	registerSecret("client secret of the plugin test", []byte("plugin-s3cret-value"))
+	mustCreate(t, &v1alpha1.SecretSync{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "oauth"},
+		Spec: v1alpha1.SecretSyncSpec{
+			Sources: []v1alpha1.SecretSyncSource{{Name: "idp", Secret: &v1alpha1.SecretSyncSecretRef{Name: "idp"}}},
+			Keys:    []v1alpha1.SecretSyncKey{{From: "client_id", To: "CLIENT_ID"}, {From: "client_secret", To: "CLIENT_SECRET"}},
+			Expiry:  v1alpha1.SecretSyncExpiry{From: &v1alpha1.SecretSyncExpiryFrom{Key: "expires_at"}},
+			Target:  v1alpha1.SecretSyncTarget{SecretName: "oauth-client"},
+		},
+	})
+	g.Eventually(func(g Gomega) {
+		out, _ := runPlugin(t, "status", "-n", ns)
+		g.Expect(out).To(MatchRegexp(`(?m)^oauth +SecretSync +idp +` + notAfter + ` +88 +- +- +- +True Ready$`))
+	}, eventually, time.Second).Should(Succeed())
+	out, code = runPlugin(t, "renew", "oauth", "-n", ns, "--timeout", "90s")
+	g.Expect(code).To(Equal(0))
+	g.Expect(out).To(ContainSubstring("SecretSync " + ns + "/oauth: every source read again."))
+	g.Expect(out).To(MatchRegexp(`idp +true +Valid +` + notAfter))
+	g.Expect(out).To(MatchRegexp(`Target holds the values from "idp" \(sha256 [0-9a-f]{16}…\), expiring ` + notAfter + `\.`))
+	g.Expect(out).NotTo(ContainSubstring("plugin-s3cret-value"))
+	out, code = runPlugin(t, "verify", "oauth", "-n", ns, "--timeout", "90s")
+	g.Expect(code).To(Equal(0))
+	g.Expect(out).To(ContainSubstring("SecretSync " + ns + "/oauth: nothing to verify (no verify.oauth2ClientCredentials)"))
+	var ss v1alpha1.SecretSync
+	g.Expect(k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "oauth"}, &ss)).To(Succeed())
+	g.Expect(ss.Status.LastHandledRequests).NotTo(BeNil())
+	g.Expect(ss.Status.LastHandledRequests.Renew).To(Equal(ss.Annotations[v1alpha1.AnnotationRenewRequested]))
+	g.Expect(ss.Status.LastHandledRequests.Verify).To(Equal(ss.Annotations[v1alpha1.AnnotationVerifyRequested]))
 }
