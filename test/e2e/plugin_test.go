@@ -19,6 +19,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"certsync.io/certsync/api/v1alpha1"
+	"certsync.io/certsync/internal/target"
 	"certsync.io/certsync/test/cluster"
 )
 
@@ -108,8 +109,14 @@ func TestPluginCommandsOnTheLocalCluster(t *testing.T) {
 	}))
 	mustCreate(t, deployment(ns, "postfix", 3, nil))
 	// Bare pods started before the certificate was written are evicted
-	// (and nothing recreates them): create them once it is verified.
+	// (and nothing recreates them), and pod timestamps have one-second
+	// resolution: create them once the second after the write has begun.
 	waitVerified(t, ns, 3, fingerprint(old))
+	var tgt corev1.Secret
+	g.Expect(k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "mail-tls"}, &tgt)).To(Succeed())
+	after := target.SyncedAt(&tgt).Truncate(time.Second).Add(time.Second)
+	g.Expect(target.SyncedAt(&tgt).IsZero()).To(BeFalse(), "target annotated with its write time")
+	g.Eventually(func() bool { return time.Now().After(after) }, eventually, poll).Should(BeTrue())
 	for _, name := range []string{"relay-2", "relay-1"} {
 		mustCreate(t, barePod(ns, name))
 	}
