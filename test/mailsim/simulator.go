@@ -329,7 +329,7 @@ func (s *Simulator) Crash(sha256 string) {
 	s.crashing[sha256] = true
 }
 
-// Crashed names the pods ("namespace/name") that crashed (Crash).
+// Crashed names the pods that crashed (Crash), as Serving names them.
 func (s *Simulator) Crashed() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -360,13 +360,16 @@ func (s *Simulator) crash(ctx context.Context, pod *corev1.Pod, sha string) erro
 	if _, err := s.client.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
 		return fmt.Errorf("reporting pod crashing: %w", err)
 	}
-	key := p.Namespace + "/" + p.Name
+	name := p.Name
+	if s.opts.Namespace == "" {
+		name = p.Namespace + "/" + p.Name
+	}
 	s.mu.Lock()
-	if !slices.Contains(s.crashed, key) {
-		s.crashed = append(s.crashed, key)
+	if !slices.Contains(s.crashed, name) {
+		s.crashed = append(s.crashed, name)
 	}
 	s.mu.Unlock()
-	s.log.Info("pod crashed on its certificate", "pod", key, "sha256", sha)
+	s.log.Info("pod crashed on its certificate", "pod", name, "sha256", sha)
 	return nil
 }
 
