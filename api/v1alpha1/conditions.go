@@ -112,11 +112,12 @@ const (
 	AnnotationSyncedAt = "certsync.io/synced-at"
 	// AnnotationVerifyRequested, on a CertSync, asks for a verification of
 	// every pod now, whatever verify.interval says (`kubectl certsync
-	// verify`). Its value (a timestamp or nonce) is copied to
-	// status.lastHandledRequests.verify once the verification ran.
+	// verify`); on a SecretSync, for its token request now. Its value (a
+	// timestamp or nonce) is copied to status.lastHandledRequests.verify
+	// once the verification ran.
 	AnnotationVerifyRequested = "certsync.io/verify-requested-at"
-	// AnnotationRenewRequested, on a CertSync, asks to read every source now:
-	// HTTPS sources bypass refreshInterval and backoff, cert-manager
+	// AnnotationRenewRequested, on a CertSync or SecretSync, asks to read
+	// every source now: HTTPS sources bypass refreshInterval and backoff, cert-manager
 	// Certificates are asked to re-issue (as `cmctl renew` does). Its value
 	// is copied to status.lastHandledRequests.renew once served.
 	AnnotationRenewRequested = "certsync.io/renew-requested-at"

@@ -415,6 +415,14 @@ type SecretSyncStatus struct {
 	// +listType=atomic
 	// +optional
 	Restarts []RestartRecord `json:"restarts,omitempty"`
+	// lastHandledRequests records the verify and renew requests
+	// (annotations certsync.io/verify-requested-at and
+	// certsync.io/renew-requested-at) served, so whoever asked knows when
+	// it is done: renew once every source was read again (HTTPS sources
+	// bypassing refreshInterval and backoff), verify once the token request
+	// was made again.
+	// +optional
+	LastHandledRequests *HandledRequests `json:"lastHandledRequests,omitempty"`
 }
 
 // SecretSync keeps an Opaque Secret filled with the newest values from a

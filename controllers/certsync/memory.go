@@ -51,6 +51,17 @@ func freshFor(pods []verification.PodResult, interval time.Duration) time.Durati
 	return interval
 }
 
+// get returns the last results whatever their age; nil when none.
+func (m *verifyMemory) get(key types.NamespacedName) *verifyEntry {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.entries[key]
+	if !ok {
+		return nil
+	}
+	return &e
+}
+
 func (m *verifyMemory) store(key types.NamespacedName, e verifyEntry) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

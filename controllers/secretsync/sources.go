@@ -76,7 +76,13 @@ func (r *Reconciler) readHTTPS(ctx context.Context, s *scope, name string, src *
 	if err != nil {
 		return secretvalues.Material{}, err
 	}
-	p := r.Poller.Poll(ctx, engine.PollKey{Object: client.ObjectKeyFromObject(s.ss), Source: name}, cfg, s.now, engine.RefreshInterval(src.RefreshInterval),
+	key := engine.PollKey{Object: client.ObjectKeyFromObject(s.ss), Source: name}
+	if s.renewRequest != "" {
+		// kubectl certsync renew: fetch now, whatever refreshInterval or
+		// the backoff say.
+		r.Poller.Expire(key)
+	}
+	p := r.Poller.Poll(ctx, key, cfg, s.now, engine.RefreshInterval(src.RefreshInterval),
 		func(ctx context.Context, f *sources.HTTPSFetcher, cacheKey string) (any, string, error) {
 			body, _, err := f.FetchBody(ctx, cacheKey, cfg)
 			if err != nil {
