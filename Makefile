@@ -81,8 +81,12 @@ fuzz: ## Run every fuzz target for FUZZTIME each (make fuzz FUZZTIME=5m for a lo
 	hack/fuzz.sh "$(FUZZTIME)"
 
 .PHONY: bench-scale
-bench-scale: ## Estate sweep on the local cluster (kwok, mail simulator): table + bench/scale.json. Larger points: CERTSYNC_SCALE_POINTS=1000x3/0,5000x3/0,100x3/50000.
+bench-scale: ## Estate sweep on the local cluster (kwok, mail simulator): table + bench/scale.json. Larger points: CERTSYNC_SCALE_POINTS=1000x3/0,1000x3/20000,100x3/50000.
 	CERTSYNC_CONTROLPLANE="$$(hack/controlplane.sh cluster)" go test -run '^$$' -bench 'BenchmarkScale$$' -benchtime 1x -timeout 3h -v ./test/bench/
+
+.PHONY: bench-fairness
+bench-fairness: ## Namespace fairness: one CertSync's sync time while 1,000 of another namespace are queued (CERTSYNC_FAIRNESS_BUSY).
+	CERTSYNC_CONTROLPLANE="$$(hack/controlplane.sh envtest)" go test -run '^$$' -bench 'BenchmarkNamespaceFairness$$' -benchtime 1x -timeout 1h -v ./test/bench/
 
 .PHONY: bench-compare
 bench-compare: ## Run the quick benchmarks and fail on a figure >20% (beyond noise) worse than bench/*.json.

@@ -133,12 +133,18 @@ type HTTPSSource struct {
 	// +optional
 	KeyURL string `json:"keyURL,omitempty"`
 
-	// passwordSecretRef holds the PKCS#12 password.
+	// passwordSecretRef holds the PKCS#12 password. The Secret must allow
+	// the url's host in its certsync.io/allowed-hosts annotation (comma-
+	// separated names, *.example.com, or *); otherwise the source is
+	// CredentialNotReleased and nothing is fetched: a file from a host the
+	// Secret's writer did not name could be a guess at its value.
 	// +optional
 	PasswordSecretRef *SecretKeySelector `json:"passwordSecretRef,omitempty"`
 
 	// authSecretRef holds the endpoint's credentials: key `token` (sent as a
-	// Bearer token) or keys `username` and `password` (HTTP basic).
+	// Bearer token) or keys `username` and `password` (HTTP basic). They
+	// are sent only to hosts the Secret's certsync.io/allowed-hosts
+	// annotation names; otherwise the source is CredentialNotReleased.
 	// +optional
 	AuthSecretRef *LocalSecretReference `json:"authSecretRef,omitempty"`
 

@@ -114,7 +114,8 @@ const (
 	// AnnotationSource names the source the target's certificate came from.
 	AnnotationSource = "certsync.io/source"
 	// AnnotationAllowedNamespaces, on a source Secret, lists the namespaces
-	// (comma-separated, or "*") whose CertSyncs may read it from elsewhere.
+	// (comma-separated, or "*") whose CertSyncs may read it from elsewhere
+	// and whose SecretSyncs may copy it (its own namespace included).
 	AnnotationAllowedNamespaces = "certsync.io/allowed-namespaces"
 	// AnnotationRestartedFor, on a workload's pod template, is the SHA-256 of
 	// the certificate certsync restarted it for: each certificate restarts
@@ -129,11 +130,12 @@ const (
 	AnnotationSyncedAt = "certsync.io/synced-at"
 	// AnnotationVerifyRequested, on a CertSync, asks for a verification of
 	// every pod now, whatever verify.interval says (`kubectl certsync
-	// verify`). Its value (a timestamp or nonce) is copied to
-	// status.lastHandledRequests.verify once the verification ran.
+	// verify`); on a SecretSync, for its token request now. Its value (a
+	// timestamp or nonce) is copied to status.lastHandledRequests.verify
+	// once the verification ran.
 	AnnotationVerifyRequested = "certsync.io/verify-requested-at"
-	// AnnotationRenewRequested, on a CertSync, asks to read every source now:
-	// HTTPS sources bypass refreshInterval and backoff, cert-manager
+	// AnnotationRenewRequested, on a CertSync or SecretSync, asks to read
+	// every source now: HTTPS sources bypass refreshInterval and backoff, cert-manager
 	// Certificates are asked to re-issue (as `cmctl renew` does). Its value
 	// is copied to status.lastHandledRequests.renew once served.
 	AnnotationRenewRequested = "certsync.io/renew-requested-at"

@@ -31,11 +31,11 @@ type verifyEntry struct {
 
 // last returns the cached results when they still describe the same
 // certificate and pods and are younger than interval.
-func (m *verifyMemory) last(key types.NamespacedName, sha, podsKey string, changes int, now time.Time, interval time.Duration) ([]verification.PodResult, time.Time, bool) {
+func (m *verifyMemory) last(key types.NamespacedName, sha, podsKey string, changes int, now time.Time, interval func(at time.Time) time.Duration) ([]verification.PodResult, time.Time, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	e, ok := m.entries[key]
-	if !ok || e.sha != sha || e.podsKey != podsKey || e.changes != changes || e.at.IsZero() || now.Sub(e.at) >= freshFor(e.pods, interval) {
+	if !ok || e.sha != sha || e.podsKey != podsKey || e.changes != changes || e.at.IsZero() || now.Sub(e.at) >= freshFor(e.pods, interval(e.at)) {
 		return nil, time.Time{}, false
 	}
 	return e.pods, e.at, true
@@ -49,6 +49,17 @@ func freshFor(pods []verification.PodResult, interval time.Duration) time.Durati
 		}
 	}
 	return interval
+}
+
+// get returns the last results whatever their age; nil when none.
+func (m *verifyMemory) get(key types.NamespacedName) *verifyEntry {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.entries[key]
+	if !ok {
+		return nil
+	}
+	return &e
 }
 
 func (m *verifyMemory) store(key types.NamespacedName, e verifyEntry) {

@@ -148,7 +148,7 @@ func nextRequeue(s *scope) time.Duration {
 		next = min(next, s.ro.State.Requeue(s.now))
 	}
 	if !s.verify.at.IsZero() {
-		fresh := freshFor(s.verify.pods, verifyInterval(s.cs))
+		fresh := freshFor(s.verify.pods, verifyInterval(s.cs, s.verify.at))
 		next = min(next, max(s.verify.at.Add(fresh).Sub(s.now), time.Second))
 	}
 	return next

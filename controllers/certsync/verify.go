@@ -82,7 +82,8 @@ func (r *Reconciler) probeAndRemediate(ctx context.Context, s *scope) error {
 			"no container port of the pods is a known TLS, SMTP, IMAP or POP3 port: declare verify.endpoints"
 		return nil
 	}
-	key, interval, podsKey := s.key(), verifyInterval(s.cs), podsKeyOf(ready)
+	key, podsKey := s.key(), podsKeyOf(ready)
+	interval := func(at time.Time) time.Duration { return verifyInterval(s.cs, at) }
 	changes := r.memory.PodSetChanges(key)
 	// A verify request (kubectl certsync verify) probes now, whatever the
 	// last result's age.
@@ -247,14 +248,16 @@ func podsKeyOf(pods []*corev1.Pod) string {
 	return strings.Join(keys, ",")
 }
 
-// verifyInterval is the CertSync's interval, shortened by a fixed
-// per-object fraction (engine.SpreadInterval) so that CertSyncs created
-// together do not all re-verify in the same instant.
-func verifyInterval(cs *v1alpha1.CertSync) time.Duration {
+// verifyInterval is how long a verification made at at stands: until the
+// CertSync's own slot in its interval (engine.NextSlot), so that CertSyncs
+// verified together (created, renewed or restarted at once) re-verify
+// spread over the interval, not in the same instant.
+func verifyInterval(cs *v1alpha1.CertSync, at time.Time) time.Duration {
+	interval := defaultVerifyInterval
 	if d := cs.Spec.Verify.Interval; d != nil && d.Duration >= 10*time.Second {
-		return engine.SpreadInterval(d.Duration, cs.UID)
+		interval = d.Duration
 	}
-	return engine.SpreadInterval(defaultVerifyInterval, cs.UID)
+	return engine.NextSlot(at, interval, cs.UID).Sub(at)
 }
 
 func serverName(cs *v1alpha1.CertSync) string {

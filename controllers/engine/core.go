@@ -23,6 +23,7 @@ import (
 
 	"certsync.io/certsync/internal/egress"
 	"certsync.io/certsync/internal/expiry"
+	"certsync.io/certsync/internal/fairqueue"
 	"certsync.io/certsync/internal/metrics"
 )
 
@@ -136,7 +137,9 @@ func (c *Core) ControllerOptions() controller.Options {
 	if n <= 0 {
 		n = DefaultMaxConcurrentReconciles
 	}
-	return controller.Options{MaxConcurrentReconciles: n}
+	// fairqueue: a namespace's burst (1,000 CertSyncs created or renewed
+	// at once) must not hold back another namespace's one change.
+	return controller.Options{MaxConcurrentReconciles: n, NewQueue: fairqueue.New}
 }
 
 // Load reads the object req names into obj. It reports false when there

@@ -182,13 +182,7 @@ func ProgressDeadline(ro *v1alpha1.Rollout) time.Duration {
 
 // AllPods is every pod the rollout looks at, once each.
 func (ro *Rollout) AllPods() []*corev1.Pod {
-	out := slices.Clone(ro.UsingPods)
-	for _, p := range ro.OtherPods {
-		if !slices.Contains(out, p) {
-			out = append(out, p)
-		}
-	}
-	return out
+	return rollout.Considered(ro.UsingPods, ro.OtherPods)
 }
 
 // RestartOf returns the record of the workload's restart for Held.

@@ -14,6 +14,7 @@ import (
 	"certsync.io/certsync/controllers/engine"
 	"certsync.io/certsync/internal/expiry"
 	"certsync.io/certsync/internal/metrics"
+	"certsync.io/certsync/internal/requests"
 )
 
 // secretRefIndex indexes SecretSyncs by every Secret they read or write
@@ -46,6 +47,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		return ctrl.Result{}, err
 	}
 	s := newScope(&ss, r.Now(req.NamespacedName))
+	handled := ss.Status.LastHandledRequests
+	if handled == nil {
+		handled = &v1alpha1.HandledRequests{}
+	}
+	if v, ok := requests.Pending(ss.Annotations, v1alpha1.AnnotationVerifyRequested, handled.Verify); ok {
+		s.verifyRequest = v
+	}
+	if v, ok := requests.Pending(ss.Annotations, v1alpha1.AnnotationRenewRequested, handled.Renew); ok {
+		s.renewRequest = v
+	}
 	orig := ss.DeepCopy()
 	defer func() {
 		res, err = r.FinishSynced(ctx, s.synced, func() engine.Record { return r.record(orig, s) }, res, err)

@@ -55,11 +55,12 @@ func (r *Reconciler) readSources(ctx context.Context, s *scope) error {
 }
 
 // readOpaqueSecret reads a source Secret straight from the API server (a
-// Secret that exists is never reported missing) with the consent rule for
-// other namespaces, the same rule and answers as a CertSync's.
+// Secret that exists is never reported missing) with the consent rule: its
+// values land in a target, so the Secret must allow this namespace even
+// when it is its own (docs/security.md).
 func (r *Reconciler) readOpaqueSecret(ctx context.Context, ns string, ref *v1alpha1.SecretSyncSecretRef) (secretvalues.Material, error) {
 	key := types.NamespacedName{Namespace: cmp.Or(ref.Namespace, ns), Name: ref.Name}
-	secret, err := sources.GetSourceSecret(ctx, r.Client, ns, key)
+	secret, err := sources.GetCopiedSecret(ctx, r.Client, ns, key)
 	if err != nil {
 		return secretvalues.Material{}, err
 	}
@@ -75,7 +76,13 @@ func (r *Reconciler) readHTTPS(ctx context.Context, s *scope, name string, src *
 	if err != nil {
 		return secretvalues.Material{}, err
 	}
-	p := r.Poller.Poll(ctx, engine.PollKey{Object: client.ObjectKeyFromObject(s.ss), Source: name}, cfg, s.now, engine.RefreshInterval(src.RefreshInterval),
+	key := engine.PollKey{Object: client.ObjectKeyFromObject(s.ss), Source: name}
+	if s.renewRequest != "" {
+		// kubectl certsync renew: fetch now, whatever refreshInterval or
+		// the backoff say.
+		r.Poller.Expire(key)
+	}
+	p := r.Poller.Poll(ctx, key, cfg, s.now, engine.RefreshInterval(src.RefreshInterval),
 		func(ctx context.Context, f *sources.HTTPSFetcher, cacheKey string) (any, string, error) {
 			body, _, err := f.FetchBody(ctx, cacheKey, cfg)
 			if err != nil {

@@ -14,6 +14,7 @@ import (
 	"certsync.io/certsync/internal/expiry"
 	"certsync.io/certsync/internal/health"
 	"certsync.io/certsync/internal/metrics"
+	"certsync.io/certsync/internal/requests"
 	"certsync.io/certsync/internal/secretvalues"
 )
 
@@ -55,6 +56,7 @@ func setSecretSyncStatus(s *scope) {
 		st.LastSyncTime = engine.OptionalStatusTime(s.now)
 	}
 	st.Restarts = s.ro.StatusRestarts(st.Restarts)
+	setHandledRequests(s)
 	set := func(typ string, status metav1.ConditionStatus, reason, msg string) {
 		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: typ, Status: status, Reason: reason, Message: msg, ObservedGeneration: ss.Generation})
 	}
@@ -281,4 +283,12 @@ func ssConditionChanged(before, after *v1alpha1.SecretSync, typ string) (*metav1
 	}
 	prev := meta.FindStatusCondition(before.Status.Conditions, typ)
 	return now, prev == nil || prev.Status != now.Status || prev.Reason != now.Reason || prev.Message != now.Message
+}
+
+// setHandledRequests records the requests this reconcile served, as a
+// CertSync does: a renew once the sources were read again (status is set
+// only after the sync phase), a verify once the verify phase ran.
+func setHandledRequests(s *scope) {
+	st := &s.ss.Status
+	st.LastHandledRequests = requests.Served(st.LastHandledRequests, s.verifyRequest, s.verified, s.renewRequest)
 }

@@ -77,6 +77,7 @@ func (m *tokenMemory) forget(nn types.NamespacedName) {
 // Its failures are verdicts (Verified), never reconcile errors.
 func (r *Reconciler) verifyToken(ctx context.Context, s *scope) error {
 	r.checkToken(ctx, s)
+	s.verified = true
 	return nil
 }
 
@@ -116,7 +117,9 @@ func (r *Reconciler) checkToken(ctx context.Context, s *scope) {
 	}
 	nn := types.NamespacedName{Namespace: s.ss.Namespace, Name: s.ss.Name}
 	key := tokenCheckKey(s.ro.Held, cfg, caPEM)
-	if prev, ok := r.tokens.get(nn, key, s.now); ok {
+	// A verify request (kubectl certsync verify) asks the token endpoint
+	// now, whatever the last result's age.
+	if prev, ok := r.tokens.get(nn, key, s.now); ok && s.verifyRequest == "" {
 		*check = prev
 		return
 	}

@@ -21,6 +21,9 @@ type Flags struct {
 	MetricsSecure  bool
 	MetricsCertDir string
 	ProbeAddr      string
+	// PprofAddr serves net/http/pprof (profiling a large estate); "0" or
+	// empty disables it.
+	PprofAddr string
 
 	LeaderElect             bool
 	LeaderElectionNamespace string
@@ -72,6 +75,7 @@ func Bind(fs *flag.FlagSet) *Flags {
 	fs.BoolVar(&f.MetricsSecure, "metrics-secure", true, "Serve metrics over HTTPS and require a token allowed to get /metrics (TokenReview and SubjectAccessReview); false serves plain HTTP to anyone.")
 	fs.StringVar(&f.MetricsCertDir, "metrics-cert-dir", "", "Directory holding tls.crt and tls.key for the metrics endpoint; empty generates a self-signed certificate in memory.")
 	fs.StringVar(&f.ProbeAddr, "health-probe-bind-address", ":8081", "Address /healthz and /readyz bind to; 0 disables them.")
+	fs.StringVar(&f.PprofAddr, "pprof-bind-address", "0", "Address net/http/pprof binds to (profiling; keep it on loopback); 0 disables it.")
 	fs.BoolVar(&f.LeaderElect, "leader-elect", false, "Elect a leader so that only one replica reconciles at a time.")
 	fs.StringVar(&f.LeaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease; empty: the pod's own namespace.")
 	fs.StringVar(&f.LeaderElectionID, "leader-election-id", "certsync.io", "Name of the leader election Lease.")

@@ -85,6 +85,7 @@ func ManagerOptions(f *Flags, scheme *k8sruntime.Scheme) ctrl.Options {
 	// (rapid reset), kubebuilder's default.
 	opts.Metrics.TLSOpts = append(opts.Metrics.TLSOpts, disableHTTP2)
 	opts.HealthProbeBindAddress = f.ProbeAddr
+	opts.PprofBindAddress = f.PprofAddr
 	opts.LeaderElection = f.LeaderElect
 	opts.LeaderElectionID = f.LeaderElectionID
 	opts.LeaderElectionNamespace = f.LeaderElectionNamespace

@@ -25,6 +25,7 @@ import (
 type operatorProcess struct {
 	cmd        *exec.Cmd
 	metricsURL string
+	pprofURL   string // net/http/pprof of the operator, on loopback
 	logPath    string
 	done       chan struct{} // closed once the process has exited and been reaped
 	waitErr    error         // its exit status, valid after done
@@ -70,8 +71,13 @@ func startOperator(ctx context.Context, b *testing.B, bin, kubeconfig string) *o
 	if err != nil {
 		b.Fatal(err)
 	}
+	pprofPort, err := freePort()
+	if err != nil {
+		b.Fatal(err)
+	}
 	p := &operatorProcess{
 		metricsURL: "http://" + net.JoinHostPort("127.0.0.1", port) + "/metrics",
+		pprofURL:   "http://" + net.JoinHostPort("127.0.0.1", pprofPort) + "/debug/pprof/",
 		logPath:    filepath.Join(filepath.Dir(bin), "certsync.log"),
 		done:       make(chan struct{}),
 	}
@@ -79,9 +85,15 @@ func startOperator(ctx context.Context, b *testing.B, bin, kubeconfig string) *o
 	if err != nil {
 		b.Fatal(err)
 	}
-	p.cmd = exec.Command(bin,
-		"--metrics-bind-address=127.0.0.1:"+port, "--metrics-secure=false",
-		"--health-probe-bind-address=0")
+	args := []string{"--metrics-bind-address=127.0.0.1:" + port, "--metrics-secure=false", "--health-probe-bind-address=0"}
+	if os.Getenv("CERTSYNC_BENCH_OPERATOR") == "" {
+		// Built from this tree, which has the flag (a prebuilt older
+		// revision may not): profile a slow point while it runs.
+		args = append(args, "--pprof-bind-address=127.0.0.1:"+pprofPort)
+	} else {
+		p.pprofURL = ""
+	}
+	p.cmd = exec.Command(bin, args...)
 	// The operator's flag set has no --kubeconfig: controller-runtime
 	// reads KUBECONFIG.
 	p.cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
