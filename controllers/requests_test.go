@@ -209,7 +209,7 @@ func TestSecretSyncVerifyRequestAsksTheTokenEndpointNow(t *testing.T) {
 	te := newTokenEndpoint(t, "app", goodSecret)
 	mustCreate(t, ssSource(ns, "idp-ca", map[string]string{"ca.crt": string(te.caPEM())}))
 	mustCreate(t, ssSource(ns, "legacy", ssCreds("app", goodSecret), func(s *corev1.Secret) {
-		s.Annotations = map[string]string{consent.AnnotationAllowedHosts: "127.0.0.1"}
+		metav1.SetMetaDataAnnotation(&s.ObjectMeta, consent.AnnotationAllowedHosts, "127.0.0.1")
 	}))
 	ss := newSecretSync(ns, "idp", ssFrom("legacy", "legacy", ""))
 	ss.Spec.Verify.OAuth2ClientCredentials = &v1alpha1.OAuth2ClientCredentials{

@@ -93,6 +93,10 @@ func startOperator(ctx context.Context, b *testing.B, bin, kubeconfig string) *o
 	} else {
 		p.pprofURL = ""
 	}
+	// CERTSYNC_BENCH_OPERATOR_ARGS adds flags (space-separated), e.g.
+	// "--max-concurrent-reconciles=16" to see whether a point is bounded
+	// by the operator's workers or by the API server.
+	args = append(args, strings.Fields(os.Getenv("CERTSYNC_BENCH_OPERATOR_ARGS"))...)
 	p.cmd = exec.Command(bin, args...)
 	// The operator's flag set has no --kubeconfig: controller-runtime
 	// reads KUBECONFIG.

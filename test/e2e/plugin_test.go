@@ -228,7 +228,8 @@ func TestPluginCommandsOnTheLocalCluster(t *testing.T) {
 
 	// A SecretSync: in the estate with the CertSync, renew and verify
 	// served by the operator too.
-	mustCreate(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "idp"},
+	mustCreate(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "idp",
+		Annotations: map[string]string{v1alpha1.AnnotationAllowedNamespaces: ns}},
 		StringData: map[string]string{"client_id": "mailer", "client_secret": "plugin-s3cret-value", "expires_at": notAfter}})
 	registerSecret("client secret of the plugin test", []byte("plugin-s3cret-value"))
 	mustCreate(t, &v1alpha1.SecretSync{

@@ -166,4 +166,22 @@ func TestCrashingRenewalIsRolledBackOnce(t *testing.T) {
 	g.Expect(evs[0].Type).To(Equal(corev1.EventTypeWarning))
 	g.Expect(evs[0].Note).To(ContainSubstring(v1alpha1.ReasonRolloutStalled))
 	g.Expect(countEvents(eventsOf(g, ns, v1alpha1.ReasonRolloutStarted), "restarting Deployment/postfix for certificate sha256 "+fingerprint(renewed)[:16])).To(Equal(1))
+
+	// The on-call asks for the rejected certificate again (`kubectl
+	// certsync renew`): it is synced and rolled out once more; its pods
+	// crash again, and this time the stall is reported, not rolled back.
+	out, code := runPlugin(t, "renew", "mail", "-n", ns, "--timeout", "90s")
+	g.Expect(code).To(Equal(0), out)
+	g.Expect(out).To(ContainSubstring(`Target holds the certificate from "legacy" (sha256 ` + fingerprint(renewed)[:16]))
+	g.Eventually(func(g Gomega) {
+		cs := getCertSync(g, ns)
+		g.Expect(cs.Status.Certificate.SHA256).To(Equal(fingerprint(renewed)))
+		g.Expect(conditionOf(cs, v1alpha1.ConditionReady).Reason).To(Equal(v1alpha1.ReasonRolloutStalled))
+	}, eventually, poll).Should(Succeed())
+	g.Consistently(func(g Gomega) {
+		cs := getCertSync(g, ns)
+		g.Expect(cs.Status.Certificate.SHA256).To(Equal(fingerprint(renewed)))
+		g.Expect(eventCount(g, ns, v1alpha1.ReasonRolledBack)).To(Equal(1))
+	}, 5*time.Second, time.Second).Should(Succeed())
+	g.Expect(countEvents(eventsOf(g, ns, v1alpha1.ReasonRolloutStarted), "restarting Deployment/postfix for certificate sha256 "+fingerprint(renewed)[:16])).To(Equal(2))
 }
