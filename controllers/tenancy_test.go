@@ -47,6 +47,15 @@ func tenantClient(t *testing.T, ns string) client.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The API server's RBAC authorizer learns of a new binding through its
+	// informers: wait until the tenant is allowed what the Role grants.
+	NewWithT(t).Eventually(func() error {
+		err := c.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "rbac-probe"}, &v1alpha1.CertSync{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return err
+	}, eventually, poll).Should(Succeed())
 	return c
 }
 
@@ -60,6 +69,17 @@ func allowTenantSecret(t *testing.T, ns, name string) {
 	mustCreate(t, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "read-" + name},
 		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "read-" + name},
 		Subjects: []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: "User", Name: "tenant-" + ns}}})
+	// Wait until the authorizer has seen the binding (it learns of it
+	// through its informers).
+	reader := rest.CopyConfig(testRESTConfig)
+	reader.Impersonate = rest.ImpersonationConfig{UserName: "tenant-" + ns}
+	c, err := client.New(reader, client.Options{Scheme: testScheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	NewWithT(t).Eventually(func() bool {
+		return !apierrors.IsForbidden(c.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: name}, &corev1.Secret{}))
+	}, eventually, poll).Should(BeTrue())
 }
 
 // tenantGet reads a SecretSync as the tenant, who may.
