@@ -60,6 +60,15 @@ type Core struct {
 	// WatchNamespaces restricts the Secret watch (SecretSource) to the
 	// namespaces the manager's cache watches; empty means the cluster.
 	WatchNamespaces []string
+	// Background runs the kind's network work off the reconcile workers;
+	// nil: Complete makes one over Slots with BackgroundWait.
+	Background *Background
+	// Slots bound the background jobs; share one between the kinds. Nil:
+	// the kind's own, with the defaults.
+	Slots *Slots
+	// BackgroundWait is how long a reconcile waits for the background
+	// jobs it started (Background.Wait).
+	BackgroundWait time.Duration
 }
 
 // EgressPolicy returns Egress, or the default policy (link-local,
@@ -85,6 +94,9 @@ func (c *Core) Complete(mgr ctrl.Manager) {
 	}
 	if c.Clock == nil {
 		c.Clock = clock.RealClock{}
+	}
+	if c.Background == nil {
+		c.Background = &Background{Slots: c.Slots, Wait: c.BackgroundWait}
 	}
 }
 

@@ -46,9 +46,18 @@ func (c *Core) NewController(mgr ctrl.Manager, name string, obj client.Object, w
 	if w.Requests != nil {
 		own = predicate.Or(own, w.Requests)
 	}
+	if c.Background == nil {
+		c.Background = &Background{Slots: c.Slots, Wait: c.BackgroundWait}
+	}
+	// Finished background jobs wake their objects; the jobs end with the
+	// manager.
+	if err := mgr.Add(c.Background); err != nil {
+		return nil, err
+	}
 	b := ctrl.NewControllerManagedBy(mgr).Named(name).
 		For(obj, builder.WithPredicates(own)).
 		WatchesRawSource(secrets).
+		WatchesRawSource(c.Background.Source()).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(w.Pod)).
 		WithOptions(c.ControllerOptions())
 	for _, wl := range []client.Object{&appsv1.Deployment{}, &appsv1.StatefulSet{}, &appsv1.DaemonSet{}} {

@@ -62,6 +62,7 @@ func (r *Reconciler) forget(key types.NamespacedName) {
 	r.memory.Forget(key)
 	r.tokens.forget(key)
 	r.Poller.Retain(key, nil)
+	r.Background.Forget(key, nil)
 	r.Metrics.Forget(metrics.Object{Namespace: key.Namespace, Name: key.Name, Kind: metrics.KindSecretSync})
 }
 
