@@ -119,6 +119,10 @@ func (r *Reconciler) probeAndRemediate(ctx context.Context, s *scope) error {
 	return r.remediate(ctx, s, ready)
 }
 
+// maxLiveChecks bounds the pods one verification result asks the API
+// server about (dropOutgoing).
+const maxLiveChecks = 20
+
 // confirmBudget bounds the second probes of one remediation (confirmStale).
 const confirmBudget = 3 * time.Second
 
@@ -154,12 +158,18 @@ func (r *Reconciler) verifyInProgress(s *scope, key types.NamespacedName, podsKe
 func (r *Reconciler) dropOutgoing(ctx context.Context, s *scope, ready []*corev1.Pod, judged []verification.PodResult) ([]verification.PodResult, error) {
 	byName := podsByName(ready)
 	kept := judged[:0:0]
+	checked := 0
 	for _, pr := range judged {
 		p := byName[pr.Pod]
-		if pr.State == probe.Verified || p == nil {
+		// Each check reads the API server through the client every object
+		// shares (and its rate limit): past maxLiveChecks, a verdict stands
+		// as judged, so 200 pods that never answer cannot spend the
+		// operator's API budget for everyone.
+		if pr.State == probe.Verified || p == nil || checked >= maxLiveChecks {
 			kept = append(kept, pr)
 			continue
 		}
+		checked++
 		out, why, err := r.leaving(ctx, s, p)
 		if err != nil {
 			return nil, err
@@ -210,7 +220,9 @@ func (r *Reconciler) remediate(ctx context.Context, s *scope, ready []*corev1.Po
 	if len(due) == 0 || !remediates(s.cs) || s.cs.Spec.Suspend {
 		return nil
 	}
-	confirmed, err := r.confirmStale(ctx, s, due)
+	// Evictions are bounded by maxUnavailable anyway; confirming more pods
+	// than maxLiveChecks at once only spends the shared API budget.
+	confirmed, err := r.confirmStale(ctx, s, due[:min(len(due), maxLiveChecks)])
 	if err != nil || len(confirmed) == 0 {
 		return err
 	}
