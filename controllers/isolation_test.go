@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -151,8 +152,8 @@ type hostiles struct {
 	// (--background-io-per-namespace), so a tenant's dripping sources
 	// would also delay its own verification; here each attack has its own.
 	nsCerts, nsPods, nsSecrets string
-	drip               *dripServer
-	silent             *silentPodNetwork
+	drip                       *dripServer
+	silent                     *silentPodNetwork
 }
 
 func startHostiles(tb testing.TB) *hostiles {
@@ -274,7 +275,7 @@ func (h *hostiles) waitHostile(tb testing.TB) {
 		var ss v1alpha1.SecretSync
 		g.Expect(k8s.Get(context.Background(), objKey(h.nsSecrets, "token-0"), &ss)).To(Succeed())
 		c := ssCondition(&ss, v1alpha1.ConditionVerified)
-		g.Expect(string(c.Status)+"/"+c.Reason).To(BeElementOf("Unknown/"+v1alpha1.ReasonVerificationInProgress, "False/"+v1alpha1.ReasonTokenEndpointUnreachable))
+		g.Expect(string(c.Status) + "/" + c.Reason).To(BeElementOf("Unknown/"+v1alpha1.ReasonVerificationInProgress, "False/"+v1alpha1.ReasonTokenEndpointUnreachable))
 		g.Expect(k8s.Get(context.Background(), objKey(h.nsSecrets, "drip-0"), &ss)).To(Succeed())
 		g.Expect(ss.Status.Sources).NotTo(BeEmpty())
 		g.Expect(ss.Status.Sources[0].Reason).To(Equal(engine.ReasonFetchInProgress))
@@ -471,4 +472,42 @@ func updateSecretDataTB(tb testing.TB, ns, name string, data map[string][]byte) 
 		s.Data = data
 		return k8s.Update(context.Background(), &s)
 	}, eventually, poll).Should(Succeed())
+}
+
+// BenchmarkRenewalUnderHostileLoad measures a benign CertSync's renewal
+// latency (source Secret changed → target written; → its pod verified
+// serving the new certificate) first alone, then with the eight hostile
+// objects of TestHostileTenantsDoNotDelayOthers at work, 5 renewals each.
+// The pod reloads its certificate when the target is written; a probe that
+// ran before the reload saw it stale, and is repeated 3 s later
+// (unsettledRecheck), which the verified figure includes.
+//
+//	go test -run '^$' -bench RenewalUnderHostileLoad -benchtime 1x ./controllers/
+func BenchmarkRenewalUnderHostileLoad(b *testing.B) {
+	const renewals = 5
+	var quietSynced, quietVerified, hostileSynced, hostileVerified []time.Duration
+	for range b.N {
+		bn := startBenign(b)
+		for range renewals {
+			s, v := bn.renew(b)
+			quietSynced, quietVerified = append(quietSynced, s), append(quietVerified, v)
+		}
+		h := startHostiles(b)
+		h.waitHostile(b)
+		for range renewals {
+			s, v := bn.renew(b)
+			hostileSynced, hostileVerified = append(hostileSynced, s), append(hostileVerified, v)
+		}
+	}
+	median := func(ds []time.Duration) float64 {
+		slices.Sort(ds)
+		return float64(ds[len(ds)/2].Microseconds()) / 1000
+	}
+	worst := func(ds []time.Duration) float64 { return float64(slices.Max(ds).Microseconds()) / 1000 }
+	b.ReportMetric(median(quietSynced), "quiet-synced-ms")
+	b.ReportMetric(median(quietVerified), "quiet-verified-ms")
+	b.ReportMetric(median(hostileSynced), "hostile-synced-ms")
+	b.ReportMetric(median(hostileVerified), "hostile-verified-ms")
+	b.ReportMetric(worst(hostileSynced), "hostile-synced-max-ms")
+	b.ReportMetric(worst(hostileVerified), "hostile-verified-max-ms")
 }

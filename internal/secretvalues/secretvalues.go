@@ -5,6 +5,7 @@
 package secretvalues
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"sort"
@@ -55,6 +56,15 @@ type Material struct {
 type jsonDoc struct {
 	v   any
 	err *sources.Error
+	// projected, when set, holds the only paths kept (JSONProjection):
+	// the document itself was dropped.
+	projected map[string]lookupResult
+}
+
+type lookupResult struct {
+	value []byte
+	found bool
+	err   error
 }
 
 // RawKey is the keys[].from that names the whole body of a Raw source.
@@ -66,6 +76,32 @@ const RawKey = "body"
 func JSONMaterial(body []byte) Material {
 	v, err := jsonpath.Parse(body)
 	return Material{JSON: body, doc: &jsonDoc{v: v, err: err}}
+}
+
+// parses bounds the JSON bodies decoded at once (JSONProjection): a decoded
+// tree costs many times its body (a 1 MiB object of small keys is tens of
+// MiB of maps), so the peak stays a few trees whatever the number of
+// sources fetched together.
+var parses = make(chan struct{}, 2)
+
+// JSONProjection is JSONMaterial reduced to the given paths: the body is
+// decoded once (at most two at a time), each path looked up, and the body
+// and its tree dropped. What an HTTPS source holds in memory between
+// fetches is then its few values, not a body of up to 1 MiB and a tree many
+// times that. A path not given is reported missing: callers pass every path
+// the spec names and fetch again when those change.
+func JSONProjection(body []byte, paths []string) Material {
+	parses <- struct{}{}
+	defer func() { <-parses }()
+	v, err := jsonpath.Parse(body)
+	doc := &jsonDoc{err: err, projected: make(map[string]lookupResult, len(paths))}
+	if err == nil {
+		for _, p := range paths {
+			value, found, lerr := jsonpath.LookupIn(v, p)
+			doc.projected[p] = lookupResult{value: bytes.Clone(value), found: found, err: lerr}
+		}
+	}
+	return Material{doc: doc}
 }
 
 // RawMaterial is the Material of an HTTPS source's Raw body: the body is
@@ -83,6 +119,13 @@ func (m Material) lookup(key string) (value []byte, found bool, err error) {
 	case m.isJSON() && m.doc != nil:
 		if m.doc.err != nil {
 			return nil, false, m.doc.err
+		}
+		if m.doc.projected != nil {
+			r, ok := m.doc.projected[key]
+			if !ok {
+				return nil, false, &sources.Error{Reason: ReasonMissingKey, Message: fmt.Sprintf("%s was not kept from the body (it is read again at the next fetch)", key)}
+			}
+			return r.value, r.found, r.err
 		}
 		return jsonpath.LookupIn(m.doc.v, key)
 	case m.isJSON():
