@@ -64,7 +64,7 @@ func buildOperator(b *testing.B) string {
 
 // startOperator runs bin against the cluster and returns once its metrics
 // endpoint answers. It is stopped when the benchmark ends.
-func startOperator(ctx context.Context, b *testing.B, bin, kubeconfig string) *operatorProcess {
+func startOperator(ctx context.Context, b *testing.B, bin, kubeconfig string, extraArgs ...string) *operatorProcess {
 	b.Helper()
 	port, err := freePort()
 	if err != nil {
@@ -79,9 +79,9 @@ func startOperator(ctx context.Context, b *testing.B, bin, kubeconfig string) *o
 	if err != nil {
 		b.Fatal(err)
 	}
-	p.cmd = exec.Command(bin,
-		"--metrics-bind-address=127.0.0.1:"+port, "--metrics-secure=false",
-		"--health-probe-bind-address=0")
+	p.cmd = exec.Command(bin, append([]string{
+		"--metrics-bind-address=127.0.0.1:" + port, "--metrics-secure=false",
+		"--health-probe-bind-address=0"}, extraArgs...)...)
 	// The operator's flag set has no --kubeconfig: controller-runtime
 	// reads KUBECONFIG.
 	p.cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
