@@ -6,6 +6,7 @@ package secretvalues
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -78,28 +79,29 @@ func JSONMaterial(body []byte) Material {
 	return Material{JSON: body, doc: &jsonDoc{v: v, err: err}}
 }
 
-// parses bounds the JSON bodies decoded at once (JSONProjection): a decoded
-// tree costs many times its body (a 1 MiB object of small keys is tens of
-// MiB of maps), so the peak stays a few trees whatever the number of
-// sources fetched together.
+// parses bounds the JSON bodies walked at once (JSONProjection), and so
+// the buffers they need, whatever the number of sources fetched together.
 var parses = make(chan struct{}, 2)
 
-// JSONProjection is JSONMaterial reduced to the given paths: the body is
-// decoded once (at most two at a time), each path looked up, and the body
-// and its tree dropped. What an HTTPS source holds in memory between
-// fetches is then its few values, not a body of up to 1 MiB and a tree many
-// times that. A path not given is reported missing: callers pass every path
-// the spec names and fetch again when those change.
+// JSONProjection is JSONMaterial reduced to the given paths: each path is
+// looked up by walking the body (jsonpath.LookupStream, at most two bodies
+// at a time), never decoding it into a tree, and the body is dropped. A
+// decoded tree costs many times its body (a 1 MiB object of small members
+// or of deeply nested arrays is tens of MiB of maps and slices); what an
+// HTTPS source holds between fetches is its few values. A path not given is
+// reported missing: callers pass every path the spec names and fetch again
+// when those change.
 func JSONProjection(body []byte, paths []string) Material {
 	parses <- struct{}{}
 	defer func() { <-parses }()
-	v, err := jsonpath.Parse(body)
-	doc := &jsonDoc{err: err, projected: make(map[string]lookupResult, len(paths))}
-	if err == nil {
-		for _, p := range paths {
-			value, found, lerr := jsonpath.LookupIn(v, p)
-			doc.projected[p] = lookupResult{value: bytes.Clone(value), found: found, err: lerr}
-		}
+	doc := &jsonDoc{projected: make(map[string]lookupResult, len(paths))}
+	if !json.Valid(body) {
+		doc.err = &sources.Error{Reason: jsonpath.ReasonNotJSON, Message: "the document is not one JSON value"}
+		return Material{doc: doc}
+	}
+	for _, p := range paths {
+		value, found, err := jsonpath.LookupStream(body, p)
+		doc.projected[p] = lookupResult{value: bytes.Clone(value), found: found, err: err}
 	}
 	return Material{doc: doc}
 }

@@ -214,6 +214,9 @@ func (f *HTTPSFetcher) fetchBody(ctx context.Context, key string, cfg HTTPSConfi
 	// As for Fetch: validators are kept only for a body that was accepted.
 	f.store(key, bodies)
 	info.NotModified = r.notModified
+	if len(r.body) > MaxCachedBody {
+		return r.body, nil // not kept by the cache: no copy needed
+	}
 	return bytes.Clone(r.body), nil
 }
 
