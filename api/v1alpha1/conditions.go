@@ -68,6 +68,9 @@ const (
 	ReasonWaitingForRollout = "WaitingForRollout"
 	ReasonInvalidSelector   = "InvalidSelector"
 	ReasonNothingToVerify   = "NothingToVerify"
+	// ReasonVerificationInProgress: the probes (or the token request) run
+	// in the background and have not answered yet.
+	ReasonVerificationInProgress = "VerificationInProgress"
 
 	ReasonNotExpiring = "NotExpiring"
 	ReasonNoExpiry    = "NoExpiryKnown"

@@ -70,6 +70,16 @@ type Core struct {
 	// their own namespace without bounding the others.
 	RolloutsFor func(namespace string) *Budget
 
+	// Background runs the kind's network work off the reconcile workers;
+	// nil: Complete makes one over Slots with BackgroundWait.
+	Background *Background
+	// Slots bound the background jobs; share one between the kinds. Nil:
+	// the kind's own, with the defaults.
+	Slots *Slots
+	// BackgroundWait is how long a reconcile waits for the background
+	// jobs it started (Background.Wait).
+	BackgroundWait time.Duration
+
 	// kind is the kind the controller reconciles, wake its channel for
 	// objects a freed budget slot admits (NewController).
 	kind string
@@ -118,6 +128,9 @@ func (c *Core) Complete(mgr ctrl.Manager) {
 	}
 	if c.Clock == nil {
 		c.Clock = clock.RealClock{}
+	}
+	if c.Background == nil {
+		c.Background = &Background{Slots: c.Slots, Wait: c.BackgroundWait}
 	}
 }
 

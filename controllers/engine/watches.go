@@ -50,6 +50,14 @@ func (c *Core) NewController(mgr ctrl.Manager, name string, obj client.Object, w
 	if w.Requests != nil {
 		own = predicate.Or(own, w.Requests)
 	}
+	if c.Background == nil {
+		c.Background = &Background{Slots: c.Slots, Wait: c.BackgroundWait}
+	}
+	// Finished background jobs wake their objects; the jobs end with the
+	// manager.
+	if err := mgr.Add(c.Background); err != nil {
+		return nil, err
+	}
 	c.kind = kindOf(obj)
 	// Objects waiting for a slot of the rollout budget are woken through
 	// this channel when one frees.
@@ -57,6 +65,7 @@ func (c *Core) NewController(mgr ctrl.Manager, name string, obj client.Object, w
 	b := ctrl.NewControllerManagedBy(mgr).Named(name).
 		For(obj, builder.WithPredicates(own)).
 		WatchesRawSource(secrets).
+		WatchesRawSource(c.Background.Source()).
 		WatchesRawSource(source.Channel(c.wake, &handler.EnqueueRequestForObject{})).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(w.Pod)).
 		WithOptions(c.ControllerOptions())

@@ -74,6 +74,7 @@ func (r *Reconciler) forget(key types.NamespacedName) {
 	r.restarter().ReleaseBudget(key)
 	r.tokens.forget(key)
 	r.Poller.Retain(key, nil)
+	r.Background.Forget(key, nil)
 	r.Metrics.Forget(metrics.Object{Namespace: key.Namespace, Name: key.Name, Kind: metrics.KindSecretSync})
 }
 

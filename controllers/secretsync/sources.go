@@ -76,6 +76,11 @@ func (r *Reconciler) readHTTPS(ctx context.Context, s *scope, name string, src *
 	if err != nil {
 		return secretvalues.Material{}, err
 	}
+	if cfg.Format == sources.FormatJSON {
+		// Only the values the spec reads are kept of a JSON body, not the
+		// body and its tree (secretvalues.JSONProjection).
+		cfg.Keep = jsonPaths(&s.ss.Spec)
+	}
 	key := engine.PollKey{Object: client.ObjectKeyFromObject(s.ss), Source: name}
 	if s.renewRequest != "" {
 		// kubectl certsync renew: fetch now, whatever refreshInterval or
@@ -92,11 +97,24 @@ func (r *Reconciler) readHTTPS(ctx context.Context, s *scope, name string, src *
 			if cfg.Format == sources.FormatRaw {
 				return secretvalues.RawMaterial(body), hex.EncodeToString(sum[:]), nil
 			}
-			return secretvalues.JSONMaterial(body), hex.EncodeToString(sum[:]), nil
+			return secretvalues.JSONProjection(body, cfg.Keep), hex.EncodeToString(sum[:]), nil
 		})
 	s.nextFetch = engine.Earliest(s.nextFetch, p.Next)
 	m, _ := p.Value.(secretvalues.Material)
 	return m, p.Err
+}
+
+// jsonPaths are the paths a SecretSync reads in a JSON body: keys[].from
+// and expiry.from.key.
+func jsonPaths(spec *v1alpha1.SecretSyncSpec) []string {
+	paths := make([]string, 0, len(spec.Keys)+1)
+	for _, k := range spec.Keys {
+		paths = append(paths, k.From)
+	}
+	if f := spec.Expiry.From; f != nil && f.Key != "" {
+		paths = append(paths, f.Key)
+	}
+	return paths
 }
 
 // secretSyncHTTPSConfig resolves an HTTPS source's Secrets (in the

@@ -82,7 +82,7 @@ func setSecretVerified(s *scope, set setter) {
 		switch {
 		case v.verdict.OK:
 			status = metav1.ConditionTrue
-		case v.verdict.Reason == v1alpha1.ReasonNothingToVerify:
+		case v.verdict.Reason == v1alpha1.ReasonNothingToVerify, v.verdict.Reason == v1alpha1.ReasonVerificationInProgress:
 			status = metav1.ConditionUnknown
 		}
 		set(v1alpha1.ConditionVerified, status, v.verdict.Reason, v.verdict.Message)
@@ -242,7 +242,7 @@ func secretSyncTransitions(before *v1alpha1.SecretSync, s *scope) []engine.Event
 		prev[ss.Name] = ss
 	}
 	for _, ss := range after.Status.Sources {
-		if p, seen := prev[ss.Name]; ss.Ready || (seen && !p.Ready && p.Reason == ss.Reason && p.SHA256 == ss.SHA256) {
+		if p, seen := prev[ss.Name]; ss.Ready || ss.Reason == engine.ReasonFetchInProgress || (seen && !p.Ready && p.Reason == ss.Reason && p.SHA256 == ss.SHA256) {
 			continue
 		}
 		reason := v1alpha1.ReasonSourceUnavailable

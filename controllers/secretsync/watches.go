@@ -23,6 +23,9 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Poller == nil {
 		r.Poller = &engine.Poller{Fetcher: &sources.HTTPSFetcher{Egress: r.EgressPolicy()}}
 	}
+	if r.Poller.Background == nil {
+		r.Poller.Background = r.Background // fetches run off the reconcile workers
+	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.SecretSync{}, secretRefIndex, secretSyncRefs); err != nil {
 		return err
 	}
@@ -34,7 +37,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err != nil {
 		return err
 	}
-	return b.Complete(r)
+	return b.Complete(r.Background.Wrap(r))
 }
 
 // secretSyncRefs lists the Secrets a SecretSync reads or writes.
