@@ -235,7 +235,7 @@ func startHostiles(tb testing.TB) *hostiles {
 	// Two SecretSyncs whose token endpoint hangs (the credentials' Secret
 	// consents to the host: the request is made, and hangs).
 	create(ssSource(h.nsSecrets, "creds", ssCreds("app", "s3cret"), func(s *corev1.Secret) {
-		s.Annotations = map[string]string{consent.AnnotationAllowedHosts: "127.0.0.1"}
+		metav1.SetMetaDataAnnotation(&s.ObjectMeta, consent.AnnotationAllowedHosts, "127.0.0.1")
 	}))
 	for i := range 2 {
 		ss := newSecretSync(h.nsSecrets, fmt.Sprintf("token-%d", i), ssFrom("creds", "creds", ""))

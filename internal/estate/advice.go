@@ -83,6 +83,9 @@ var advice = map[string]Advice{
 		"Check the endpoint, DNS and NetworkPolicies; retried with backoff."),
 
 	// Restarts held back on purpose: they happen by themselves.
+	v1alpha1.ReasonVerificationInProgress: adv("certsyncnotready",
+		"The pods' check (or the token request) runs in the background and has not answered yet; its end updates the status.",
+		"If it lasts, the pods or the endpoint answer slowly: `kubectl certsync verify NAME` waits for the result."),
 	v1alpha1.ReasonRolloutPaced:              heldBack,
 	v1alpha1.ReasonWaitingForPreviousRollout: heldBack,
 	v1alpha1.ReasonWaitingForRolloutSlot:     heldBack,
