@@ -391,6 +391,7 @@ func TestCRDValidation(t *testing.T) {
 		}, "Duplicate value"},
 		{"bad source name", func(cs *v1alpha1.CertSync) { cs.Spec.Sources[0].Name = "Not_A_Label" }, "spec.sources[0].name"},
 		{"negative duration", func(cs *v1alpha1.CertSync) { cs.Spec.Validation.MinRemainingValidity = &neg }, "minRemainingValidity must be positive"},
+		{"negative restart interval", func(cs *v1alpha1.CertSync) { cs.Spec.Rollout.MinRestartInterval = &neg }, "minRestartInterval must not be negative"},
 		{"no target", func(cs *v1alpha1.CertSync) { cs.Spec.Target.SecretName = "" }, "spec.target.secretName"},
 		{"empty verify selector", func(cs *v1alpha1.CertSync) { cs.Spec.Verify.Selector = &metav1.LabelSelector{} }, "an empty selector matches every pod"},
 		{"verify selector with empty lists", func(cs *v1alpha1.CertSync) {
@@ -413,4 +414,5 @@ func TestCRDValidation(t *testing.T) {
 	g.Expect(cs.Spec.Sources[0].Secret.CertKey).To(Equal("tls.crt"))
 	g.Expect(cs.Spec.Sources[0].Secret.KeyKey).To(Equal("tls.key"))
 	g.Expect(cs.Spec.Sources[0].Secret.CAKey).To(Equal("ca.crt"))
+	g.Expect(cs.Spec.Rollout.MinRestartInterval).To(Equal(&metav1.Duration{Duration: 10 * time.Minute}))
 }

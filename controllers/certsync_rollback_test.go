@@ -35,6 +35,7 @@ func TestRollbackAfterStalledRollout(t *testing.T) {
 	mustCreate(t, sourceSecret(ns, "legacy", a.ChainPEM, a.KeyPEM))
 	mustCreate(t, newCertSync(ns, "mail", withSecretSource("legacy", "legacy", ""), func(cs *v1alpha1.CertSync) {
 		cs.Spec.Rollout.ProgressDeadline = &metav1.Duration{Duration: 2 * time.Second}
+		cs.Spec.Rollout.MinRestartInterval = &metav1.Duration{} // renewals seconds apart restart at once
 	}))
 	restartedFor := func(g Gomega) string {
 		var d appsv1.Deployment
@@ -112,6 +113,7 @@ func TestNoRollbackWhenOptedOut(t *testing.T) {
 	mustCreate(t, sourceSecret(ns, "legacy", a.ChainPEM, a.KeyPEM))
 	mustCreate(t, newCertSync(ns, "mail", withSecretSource("legacy", "legacy", ""), func(cs *v1alpha1.CertSync) {
 		cs.Spec.Rollout.ProgressDeadline = &metav1.Duration{Duration: 2 * time.Second}
+		cs.Spec.Rollout.MinRestartInterval = &metav1.Duration{} // renewals seconds apart restart at once
 		cs.Spec.Rollout.AutoRollback = ptr.To(false)
 	}))
 	waitCondition(t, ns, "mail", v1alpha1.ConditionRolledOut, metav1.ConditionFalse, v1alpha1.ReasonRolloutStalled)

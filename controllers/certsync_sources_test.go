@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
@@ -16,10 +17,12 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"software.sslmate.com/src/go-pkcs12"
 
 	"certsync.io/certsync/api/v1alpha1"
 	"certsync.io/certsync/internal/certs"
 	"certsync.io/certsync/internal/certs/certstest"
+	"certsync.io/certsync/internal/consent"
 	"certsync.io/certsync/internal/sources"
 )
 
@@ -323,4 +326,55 @@ func TestOutputFormatsAreWrittenOnceAndDecodable(t *testing.T) {
 	cs := waitCondition(t, ns, "mail", v1alpha1.ConditionSynced, metav1.ConditionFalse, v1alpha1.ReasonOutputFormatFailed)
 	g.Expect(conditionMessage(cs, v1alpha1.ConditionSynced)).To(ContainSubstring("keystore-pass"))
 	g.Expect(getSecret(g, ns, "mail-tls").ResourceVersion).To(Equal(rv))
+}
+
+// TestHTTPSPKCS12PasswordNeedsConsent: the password of a PKCS#12 source
+// opens files only from hosts its Secret's certsync.io/allowed-hosts
+// names (docs/security.md, the password equality oracle). Without it the
+// source is CredentialNotReleased, naming the annotation and the host, and
+// nothing is fetched; once the Secret's writer consents, the same
+// CertSync syncs the file's certificate, woken by the annotation.
+func TestHTTPSPKCS12PasswordNeedsConsent(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	srv := newPKIServer(t)
+	p := validPair(t, time.Now().Add(-time.Hour), 1)
+	const password = "p12-pa55-DO-NOT-LEAK"
+	pfx, err := pkcs12.Modern.Encode(p.Key, p.Cert, nil, password)
+	g.Expect(err).NotTo(HaveOccurred())
+	srv.set(pfx, 0, "")
+	createPKICA(t, ns, srv)
+	mustCreate(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "pki-p12"}, Data: map[string][]byte{"password": []byte(password)}})
+	mustCreate(t, newCertSync(ns, "mail", withDNSNames(mailHost), func(cs *v1alpha1.CertSync) {
+		cs.Spec.Sources = append(cs.Spec.Sources, v1alpha1.CertSource{Name: "pki", HTTPS: &v1alpha1.HTTPSSource{
+			URL: srv.URL + "/certs/mail.p12", Format: sources.FormatPKCS12,
+			PasswordSecretRef: &v1alpha1.SecretKeySelector{Name: "pki-p12", Key: "password"},
+			CASecretRef:       &v1alpha1.SecretKeySelector{Name: "pki-ca", Key: "ca.crt"},
+			RefreshInterval:   &metav1.Duration{Duration: 10 * time.Second}}})
+	}))
+
+	g.Eventually(func(g Gomega) {
+		src := sourceStatus(getCertSync(g, ns, "mail"), "pki")
+		g.Expect(src.Reason).To(Equal(consent.ReasonCredentialNotReleased))
+		g.Expect(src.Message).To(And(ContainSubstring(ns+"/pki-p12"), ContainSubstring(consent.AnnotationAllowedHosts),
+			ContainSubstring("add 127.0.0.1 to")))
+	}, eventually, poll).Should(Succeed())
+	cs := getCertSync(g, ns, "mail")
+	g.Expect(cs.Status.Certificate).To(BeNil())
+	requests, _ := srv.counts()
+	g.Expect(requests).To(BeZero(), "the file was fetched before the password Secret consented")
+
+	// Whoever manages the Secret consents for the PKI's host.
+	g.Eventually(func(g Gomega) {
+		s := getSecret(g, ns, "pki-p12")
+		s.Annotations = map[string]string{consent.AnnotationAllowedHosts: "127.0.0.1"}
+		g.Expect(k8s.Update(context.Background(), s)).To(Succeed())
+	}, eventually, poll).Should(Succeed())
+	cs = waitCondition(t, ns, "mail", v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReady)
+	g.Expect(cs.Status.Certificate.Source).To(Equal("pki"))
+	g.Expect(cs.Status.Certificate.SHA256).To(Equal(certs.Fingerprint(p.Cert)))
+	g.Expect(getSecret(g, ns, "mail-tls").Data[corev1.TLSCertKey]).To(Equal(p.ChainPEM))
+	raw, err := json.Marshal(cs.Status)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(string(raw)).NotTo(ContainSubstring(password))
 }

@@ -33,7 +33,7 @@ var (
 
 // simulator starts, once per test binary, the simulator for the suite's
 // API server; it runs until the binary exits.
-func simulator(t *testing.T) *mailsim.Simulator {
+func simulator(t testing.TB) *mailsim.Simulator {
 	t.Helper()
 	simOnce.Do(func() {
 		sim, simErr = mailsim.New(mailsim.Options{

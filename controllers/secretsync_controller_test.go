@@ -25,6 +25,7 @@ import (
 	"certsync.io/certsync/internal/egress"
 	"certsync.io/certsync/internal/expiry"
 	"certsync.io/certsync/internal/secretvalues"
+	"certsync.io/certsync/internal/sources"
 )
 
 // ssHash is what certsync records for the CLIENT_ID/CLIENT_SECRET pair.
@@ -153,7 +154,8 @@ func TestSecretSyncNeverWipes(t *testing.T) {
 	}{
 		{"key removed", "MissingKey", v1alpha1.ReasonSourceUnavailable, map[string][]byte{"client_id": []byte("app")}},
 		{"value blanked", secretvalues.ReasonEmpty, v1alpha1.ReasonValidationFailed, map[string][]byte{"client_id": []byte("app"), "client_secret": {}}},
-		{"source deleted", "NotFound", v1alpha1.ReasonSourceUnavailable, nil},
+		// A deleted source reads like one without consent (docs/security.md).
+		{"source deleted", sources.ReasonNotPermitted, v1alpha1.ReasonSourceUnavailable, nil},
 	}
 	for _, step := range steps {
 		t.Run(step.name, func(t *testing.T) {
@@ -224,6 +226,31 @@ func TestSecretSyncCrossNamespaceNeedsConsent(t *testing.T) {
 	g.Expect(ss.Status.Secret.Source).To(Equal("idp"))
 }
 
+// A Secret of the SecretSync's own namespace is copied only once it
+// consents (the migration the CHANGELOG describes): before, the target is
+// not written and the condition says which annotation to add.
+func TestSecretSyncSameNamespaceNeedsConsent(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	ns := ssStart(t)
+	mustCreate(t, ssSource(ns, "drop", ssCreds("app", "s3cret"), ssNoConsent))
+	mustCreateSecretSync(t, newSecretSync(ns, "idp", ssFrom("idp", "drop", "")))
+	ss := ssWaitCondition(t, ns, "idp", v1alpha1.ConditionSourcesReady, metav1.ConditionFalse, v1alpha1.ReasonNoValidSource)
+	g.Expect(ss.Status.Sources[0].Reason).To(Equal(sources.ReasonNotPermitted))
+	g.Expect(ssCondition(ss, v1alpha1.ConditionSourcesReady).Message).To(ContainSubstring(
+		fmt.Sprintf("add the annotation %s listing %q", v1alpha1.AnnotationAllowedNamespaces, ns)))
+	g.Expect(ssCondition(ss, v1alpha1.ConditionSynced).Reason).To(Equal(v1alpha1.ReasonNoValidSource))
+	ssExpectEvents(t, ns, "idp", map[string]int{v1alpha1.ReasonSourceUnavailable: 1, v1alpha1.ReasonSynced: 0})
+	g.Expect(apierrors.IsNotFound(k8s.Get(context.Background(), objKey(ns, "oauth-client"), &corev1.Secret{}))).To(BeTrue())
+
+	consent := getSecret(g, ns, "drop")
+	metav1.SetMetaDataAnnotation(&consent.ObjectMeta, v1alpha1.AnnotationAllowedNamespaces, ns)
+	g.Expect(k8s.Update(context.Background(), consent)).To(Succeed())
+	ss = ssWaitCondition(t, ns, "idp", v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReady)
+	g.Expect(ss.Status.Secret.Source).To(Equal("idp"))
+	g.Expect(getSecret(g, ns, "oauth-client").Data).To(HaveKeyWithValue("CLIENT_SECRET", []byte("s3cret")))
+}
+
 func TestSecretSyncExpiryFrom(t *testing.T) {
 	t.Parallel()
 	ns := ssStart(t)
@@ -239,7 +266,7 @@ func TestSecretSyncExpiryFrom(t *testing.T) {
 		{"key-unix", ssSource(ns, "key-unix", ssCreds("app", "b", "expires_at", fmt.Sprint(notAfter.Unix()))),
 			v1alpha1.SecretSyncExpiryFrom{Key: "expires_at"}},
 		{"annotation", ssSource(ns, "annotation", ssCreds("app", "c"), func(s *corev1.Secret) {
-			s.Annotations = map[string]string{"idp.example.com/secret-expiry": notAfter.Format(time.RFC3339)}
+			s.Annotations["idp.example.com/secret-expiry"] = notAfter.Format(time.RFC3339)
 		}), v1alpha1.SecretSyncExpiryFrom{Annotation: "idp.example.com/secret-expiry"}},
 		{"fixed", ssSource(ns, "fixed", ssCreds("app", "d")), v1alpha1.SecretSyncExpiryFrom{NotAfter: &fixed}},
 	}
@@ -422,9 +449,16 @@ func TestSecretSyncRestartsConsumersOncePerValue(t *testing.T) {
 	ssPoke(t, ns, "legacy")
 	ssExpectEvents(t, ns, "idp", map[string]int{v1alpha1.ReasonRolloutStarted: 1})
 
-	// New values: one more restart, for them.
+	// New values while the first rollout is still under way: the target
+	// is updated, the restart waits for that rollout (up to its deadline).
 	ssClock(ns).Step(time.Minute)
 	updateSecretData(t, ns, "legacy", map[string][]byte{"client_id": []byte("app"), "client_secret": []byte("v2")})
+	ssWaitCondition(t, ns, "idp", v1alpha1.ConditionRolledOut, metav1.ConditionFalse, v1alpha1.ReasonWaitingForPreviousRollout)
+	g.Expect(restartedFor(g)).To(Equal(ssHash("app", "v1")))
+	// Past the first rollout's deadline (and minRestartInterval): one more
+	// restart, for the new values.
+	ssClock(ns).Step(10 * time.Minute)
+	ssPoke(t, ns, "legacy")
 	g.Eventually(restartedFor, eventually, poll).Should(Equal(ssHash("app", "v2")))
 	ssPoke(t, ns, "legacy")
 	ssExpectEvents(t, ns, "idp", map[string]int{v1alpha1.ReasonRolloutStarted: 2})
@@ -566,7 +600,7 @@ func TestSecretSyncOAuth2Verification(t *testing.T) {
 	ssExpectEvents(t, ns, "idp", map[string]int{v1alpha1.ReasonVerificationFailed: 1})
 	g.Eventually(func() error {
 		sec := getSecret(g, ns, "legacy")
-		sec.Annotations = map[string]string{consent.AnnotationAllowedHosts: "127.0.0.1, 169.254.169.254"} // the second for the egress test below
+		sec.Annotations[consent.AnnotationAllowedHosts] = "127.0.0.1, 169.254.169.254" // the second for the egress test below
 		return k8s.Update(context.Background(), sec)
 	}, eventually, poll).Should(Succeed())
 

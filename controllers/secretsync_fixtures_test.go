@@ -28,7 +28,7 @@ import (
 // newTestSecretSyncReconciler is the SecretSync reconciler of the shared
 // test manager: its writes are counted and its clocks are the tests'.
 func newTestSecretSyncReconciler(mgr ctrl.Manager) *secretsync.Reconciler {
-	return &secretsync.Reconciler{Core: engine.Core{Client: countingClient{mgr.GetClient()}, ClockFor: clocks.For, Egress: testEgress,
+	return &secretsync.Reconciler{Core: engine.Core{Client: countingClient{mgr.GetClient()}, ClockFor: clocks.For, Egress: testEgress, RolloutsFor: budgets.For,
 		Recorder: journalRecorder{mgr.GetEventRecorder("certsync")}, Metrics: metrics.Register(testMetrics)}}
 }
 
@@ -48,9 +48,12 @@ func ssClock(ns string) *clocktesting.FakeClock {
 	return clocks.For(ns).(*clocktesting.FakeClock)
 }
 
-// ssSource builds a source Secret holding OAuth2 client credentials.
+// ssSource builds a source Secret holding OAuth2 client credentials. Like
+// every Secret a SecretSync copies, it consents to its own namespace
+// (certsync.io/allowed-namespaces); ssNoConsent takes that away.
 func ssSource(ns, name string, data map[string]string, mods ...func(*corev1.Secret)) *corev1.Secret {
-	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Type: corev1.SecretTypeOpaque, Data: map[string][]byte{}}
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name,
+		Annotations: map[string]string{v1alpha1.AnnotationAllowedNamespaces: ns}}, Type: corev1.SecretTypeOpaque, Data: map[string][]byte{}}
 	for k, v := range data {
 		s.Data[k] = []byte(v)
 	}
@@ -59,6 +62,10 @@ func ssSource(ns, name string, data map[string]string, mods ...func(*corev1.Secr
 	}
 	return s
 }
+
+// ssNoConsent removes the consent annotation of ssSource: a Secret whose
+// writer never said certsync may copy it (a ServiceAccount token, say).
+func ssNoConsent(s *corev1.Secret) { delete(s.Annotations, v1alpha1.AnnotationAllowedNamespaces) }
 
 func ssCreds(id, secret string, kv ...string) map[string]string {
 	m := map[string]string{"client_id": id, "client_secret": secret}

@@ -5,6 +5,7 @@ package controllers
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -94,6 +95,15 @@ type Options struct {
 	// to (--watch-namespaces); the Secret watch follows them. Empty means
 	// the whole cluster.
 	WatchNamespaces []string
+	// MaxConcurrentRollouts bounds the objects of both kinds whose rollout
+	// is in progress at once (--max-concurrent-rollouts); 0: no bound.
+	MaxConcurrentRollouts int
+	// BackgroundSlots and BackgroundPerNamespace bound the network jobs
+	// running off the reconcile workers, both kinds together (engine.Slots);
+	// BackgroundWait is how long a reconcile waits for the jobs it started.
+	// 0 means the engine's defaults.
+	BackgroundSlots, BackgroundPerNamespace int
+	BackgroundWait                          time.Duration
 }
 
 // SetupWithManager registers every certsync controller with mgr: one Core
@@ -101,7 +111,12 @@ type Options struct {
 func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	// Series appear on the manager's metrics endpoint.
 	rec := metrics.Register(nil)
-	core := engine.Core{Metrics: rec, MaxConcurrentReconciles: opts.MaxConcurrentReconciles, Egress: opts.Egress, WatchNamespaces: opts.WatchNamespaces}
+	// One budget for both kinds, rebuilt from status after a restart.
+	budget := &engine.Budget{Max: opts.MaxConcurrentRollouts, Seed: engine.SeedFromStatus(mgr.GetClient(), opts.WatchNamespaces...), Observe: rec.Rollouts}
+	rec.Rollouts(0, 0) // shown from the start, not only after a first rollout
+	core := engine.Core{Metrics: rec, MaxConcurrentReconciles: opts.MaxConcurrentReconciles, Egress: opts.Egress, WatchNamespaces: opts.WatchNamespaces,
+		Rollouts: budget,
+		Slots:    &engine.Slots{Total: opts.BackgroundSlots, PerNamespace: opts.BackgroundPerNamespace}, BackgroundWait: opts.BackgroundWait}
 	r := &certsync.Reconciler{Core: core, Prober: &probe.Prober{Concurrency: opts.VerifyConcurrency}}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the CertSync controller: %w", err)

@@ -327,7 +327,7 @@ func startManager(ctx context.Context, cfg *rest.Config) error {
 		return err
 	}
 	r := &certsync.Reconciler{
-		Core: engine.Core{Client: countingClient{mgr.GetClient()}, ClockFor: clocks.For, Egress: testEgress,
+		Core: engine.Core{Client: countingClient{mgr.GetClient()}, ClockFor: clocks.For, Egress: testEgress, RolloutsFor: budgets.For,
 			Recorder: journalRecorder{mgr.GetEventRecorder("certsync")}, Metrics: metrics.Register(testMetrics)},
 		Prober: &probe.Prober{},
 	}

@@ -133,12 +133,18 @@ type HTTPSSource struct {
 	// +optional
 	KeyURL string `json:"keyURL,omitempty"`
 
-	// passwordSecretRef holds the PKCS#12 password.
+	// passwordSecretRef holds the PKCS#12 password. The Secret must allow
+	// the url's host in its certsync.io/allowed-hosts annotation (comma-
+	// separated names, *.example.com, or *); otherwise the source is
+	// CredentialNotReleased and nothing is fetched: a file from a host the
+	// Secret's writer did not name could be a guess at its value.
 	// +optional
 	PasswordSecretRef *SecretKeySelector `json:"passwordSecretRef,omitempty"`
 
 	// authSecretRef holds the endpoint's credentials: key `token` (sent as a
-	// Bearer token) or keys `username` and `password` (HTTP basic).
+	// Bearer token) or keys `username` and `password` (HTTP basic). They
+	// are sent only to hosts the Secret's certsync.io/allowed-hosts
+	// annotation names; otherwise the source is CredentialNotReleased.
 	// +optional
 	AuthSecretRef *LocalSecretReference `json:"authSecretRef,omitempty"`
 
@@ -355,6 +361,29 @@ type Rollout struct {
 	// +kubebuilder:validation:Format=duration
 	// +optional
 	ProgressDeadline *metav1.Duration `json:"progressDeadline,omitempty"`
+
+	// minRestartInterval is the least time between two restarts of one
+	// workload (or eviction of one bare pod) by certsync, whatever the
+	// content: a source that changes often (an endpoint minting a
+	// certificate per request, a flapping source with allowDowngrade)
+	// cannot restart the workloads at every change. Independently, a new
+	// rollout of a workload waits until certsync's previous rollout of it
+	// completed (or passed its progressDeadline). Meanwhile the target
+	// Secret is still updated, so pods that start later get the newest
+	// content; RolledOut says RolloutPaced or WaitingForPreviousRollout and
+	// the restart happens when the wait ends. Measured from the
+	// certsync.io/restarted-at annotation of the pod template (a bare pod's
+	// creation), so it holds across operator restarts and across the
+	// CertSyncs and SecretSyncs that restart the same workload. A restart
+	// that restores a certificate after an automatic rollback is not paced.
+	// Default 10m; 0s turns the interval off (the wait for the previous
+	// rollout remains).
+	// +kubebuilder:default="10m"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s')",message="minRestartInterval must not be negative"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Format=duration
+	// +optional
+	MinRestartInterval *metav1.Duration `json:"minRestartInterval,omitempty"`
 
 	// autoRollback restores the previous certificate when the pods fail
 	// after a certificate change: their rollout does not complete within
@@ -605,9 +634,11 @@ type CertSyncStatus struct {
 	// +optional
 	LastVerifiedTime *metav1.Time `json:"lastVerifiedTime,omitempty"`
 
-	// restarts certsync made for the current certificate (newest last, at
-	// most 50); cleared when the certificate changes.
-	// +kubebuilder:validation:MaxItems=50
+	// restarts certsync made for the current certificate (newest last):
+	// one record per workload and per pod lineage (the evicted pods of one
+	// owner, or one bare pod), at most 1000; cleared when the certificate
+	// changes.
+	// +kubebuilder:validation:MaxItems=1000
 	// +listType=atomic
 	// +optional
 	Restarts []RestartRecord `json:"restarts,omitempty"`

@@ -68,6 +68,9 @@ const (
 	ReasonWaitingForRollout = "WaitingForRollout"
 	ReasonInvalidSelector   = "InvalidSelector"
 	ReasonNothingToVerify   = "NothingToVerify"
+	// ReasonVerificationInProgress: the probes (or the token request) run
+	// in the background and have not answered yet.
+	ReasonVerificationInProgress = "VerificationInProgress"
 
 	ReasonNotExpiring = "NotExpiring"
 	ReasonNoExpiry    = "NoExpiryKnown"
@@ -86,6 +89,20 @@ const (
 	ReasonSourceUnavailable       = "SourceUnavailable"
 )
 
+// Reasons of RolledOut (and Ready) while a restart is held back: a rollout
+// storm is paced per workload and bounded across the cluster.
+const (
+	// ReasonRolloutPaced: a restart waits for rollout.minRestartInterval
+	// since the workload's last restart by certsync.
+	ReasonRolloutPaced = "RolloutPaced"
+	// ReasonWaitingForPreviousRollout: a restart waits until certsync's
+	// previous rollout of the workload completes (or passes its deadline).
+	ReasonWaitingForPreviousRollout = "WaitingForPreviousRollout"
+	// ReasonWaitingForRolloutSlot: a restart waits for a slot of the
+	// operator's cluster-wide budget of rollouts (--max-concurrent-rollouts).
+	ReasonWaitingForRolloutSlot = "WaitingForRolloutSlot"
+)
+
 // Labels and annotations certsync reads or writes.
 const (
 	// LabelManagedBy marks the target Secrets certsync created.
@@ -100,22 +117,28 @@ const (
 	// AnnotationSource names the source the target's certificate came from.
 	AnnotationSource = "certsync.io/source"
 	// AnnotationAllowedNamespaces, on a source Secret, lists the namespaces
-	// (comma-separated, or "*") whose CertSyncs may read it from elsewhere.
+	// (comma-separated, or "*") whose CertSyncs may read it from elsewhere
+	// and whose SecretSyncs may copy it (its own namespace included).
 	AnnotationAllowedNamespaces = "certsync.io/allowed-namespaces"
 	// AnnotationRestartedFor, on a workload's pod template, is the SHA-256 of
 	// the certificate certsync restarted it for: each certificate restarts
 	// each workload once, also across operator restarts.
 	AnnotationRestartedFor = "certsync.io/restarted-for"
+	// AnnotationRestartedAt, on a workload's pod template next to
+	// AnnotationRestartedFor, is when certsync restarted it (RFC 3339):
+	// rollout.minRestartInterval runs from it.
+	AnnotationRestartedAt = "certsync.io/restarted-at"
 	// AnnotationSyncedAt, on a target, is when certsync wrote its current
 	// certificate (RFC 3339); pods started before it hold an older one.
 	AnnotationSyncedAt = "certsync.io/synced-at"
 	// AnnotationVerifyRequested, on a CertSync, asks for a verification of
 	// every pod now, whatever verify.interval says (`kubectl certsync
-	// verify`). Its value (a timestamp or nonce) is copied to
-	// status.lastHandledRequests.verify once the verification ran.
+	// verify`); on a SecretSync, for its token request now. Its value (a
+	// timestamp or nonce) is copied to status.lastHandledRequests.verify
+	// once the verification ran.
 	AnnotationVerifyRequested = "certsync.io/verify-requested-at"
-	// AnnotationRenewRequested, on a CertSync, asks to read every source now:
-	// HTTPS sources bypass refreshInterval and backoff, cert-manager
+	// AnnotationRenewRequested, on a CertSync or SecretSync, asks to read
+	// every source now: HTTPS sources bypass refreshInterval and backoff, cert-manager
 	// Certificates are asked to re-issue (as `cmctl renew` does). Its value
 	// is copied to status.lastHandledRequests.renew once served.
 	AnnotationRenewRequested = "certsync.io/renew-requested-at"

@@ -71,9 +71,10 @@ type SecretSyncSource struct {
 	Name string `json:"name"`
 
 	// secret reads the values from a Secret, e.g. where an identity
-	// provider's credentials are dropped. A Secret in another namespace is
-	// read only if it consents with the annotation
-	// certsync.io/allowed-namespaces.
+	// provider's credentials are dropped. The Secret is read only if it
+	// consents with the annotation certsync.io/allowed-namespaces listing
+	// this SecretSync's namespace (or "*") — also when it is in the same
+	// namespace, since its values land in a target.
 	// +optional
 	Secret *SecretSyncSecretRef `json:"secret,omitempty"`
 
@@ -160,10 +161,11 @@ type SecretSyncSecretRef struct {
 	// +required
 	Name string `json:"name"`
 
-	// namespace of the Secret; defaults to the SecretSync's namespace. A
-	// Secret in another namespace must carry the annotation
+	// namespace of the Secret; defaults to the SecretSync's namespace. The
+	// Secret, in this namespace or another, must carry the annotation
 	// certsync.io/allowed-namespaces listing this SecretSync's namespace (or
-	// "*"), otherwise the source is reported NotPermitted.
+	// "*"), otherwise the source is reported NotPermitted (as is a missing
+	// Secret).
 	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	// +optional
@@ -406,13 +408,22 @@ type SecretSyncStatus struct {
 	// lastSyncTime is when certsync last wrote the target.
 	// +optional
 	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
-	// restarts certsync made for the current values (newest last, at most
-	// 50), as a CertSync's: a rollout's progress deadline runs from its
-	// record, and each workload and bare pod is restarted once per values.
-	// +kubebuilder:validation:MaxItems=50
+	// restarts certsync made for the current values (newest last, one per
+	// workload and pod lineage, at most 1000), as a CertSync's: a rollout's
+	// progress deadline runs from its record, and each workload and bare
+	// pod is restarted once per values.
+	// +kubebuilder:validation:MaxItems=1000
 	// +listType=atomic
 	// +optional
 	Restarts []RestartRecord `json:"restarts,omitempty"`
+	// lastHandledRequests records the verify and renew requests
+	// (annotations certsync.io/verify-requested-at and
+	// certsync.io/renew-requested-at) served, so whoever asked knows when
+	// it is done: renew once every source was read again (HTTPS sources
+	// bypassing refreshInterval and backoff), verify once the token request
+	// was made again.
+	// +optional
+	LastHandledRequests *HandledRequests `json:"lastHandledRequests,omitempty"`
 }
 
 // SecretSync keeps an Opaque Secret filled with the newest values from a

@@ -525,6 +525,11 @@ func (in *Rollout) DeepCopyInto(out *Rollout) {
 		*out = new(v1.Duration)
 		**out = **in
 	}
+	if in.MinRestartInterval != nil {
+		in, out := &in.MinRestartInterval, &out.MinRestartInterval
+		*out = new(v1.Duration)
+		**out = **in
+	}
 	if in.AutoRollback != nil {
 		in, out := &in.AutoRollback, &out.AutoRollback
 		*out = new(bool)
@@ -867,6 +872,11 @@ func (in *SecretSyncStatus) DeepCopyInto(out *SecretSyncStatus) {
 		for i := range *in {
 			(*in)[i].DeepCopyInto(&(*out)[i])
 		}
+	}
+	if in.LastHandledRequests != nil {
+		in, out := &in.LastHandledRequests, &out.LastHandledRequests
+		*out = new(HandledRequests)
+		**out = **in
 	}
 }
 

@@ -2,7 +2,7 @@
 // plugin (`kubectl certsync ...`): the estate sorted by urgency, why an
 // object is not Ready and what to do, what the next certificate change
 // would restart, and verify or renew now. Only verify and renew write: one
-// annotation on the CertSync.
+// annotation on the CertSync or SecretSync.
 //
 //	go install certsync.io/certsync/cmd/kubectl-certsync@latest
 package main
@@ -30,8 +30,8 @@ Commands:
   status [-A] [-n NS] [-o table|json|yaml]   every CertSync and SecretSync, most urgent first
   why NAME [-n NS]                           conditions, sources, last events, and what to do
   plan NAME [-n NS] [-o table|json|yaml]     what the next certificate change would restart, and in which batches
-  verify NAME [-n NS] [--timeout 2m]         verify every pod now and wait for the result (CertSync)
-  renew NAME [-n NS] [--timeout 2m]          read every source now; re-issue cert-manager Certificates like cmctl (CertSync)
+  verify NAME [-n NS] [--timeout 2m]         verify now and wait for the result: every pod (CertSync), the token request (SecretSync)
+  renew NAME [-n NS] [--timeout 2m]          read every source now, HTTPS ones too; re-issue cert-manager Certificates like cmctl
 
 status, why and plan only read; verify and renew set an annotation the operator
 serves (certsync.io/verify-requested-at, certsync.io/renew-requested-at) and wait

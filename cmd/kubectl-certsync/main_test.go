@@ -383,6 +383,25 @@ func TestPlanWritesNothing(t *testing.T) {
 		t.Errorf("plan wrote: resourceVersions %v became %v", before, after)
 	}
 
+	// Pods of verify.selector count in the budget as the operator counts
+	// them: two proxies that read the certificate elsewhere, not ready,
+	// use up maxUnavailable 2.
+	cs.Spec.Verify.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"app": "mail-proxy"}}
+	if err := k8s.Update(ctx, cs); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"proxy-0", "proxy-1"} {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{"app": "mail-proxy"}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "proxy", Image: "proxy"}}}}
+		if err := k8s.Create(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out = mustPlugin(t, "plan", "mail", "-n", ns)
+	if !strings.Contains(out, "blocked now: maxUnavailable 2 already reached by pods not ready") || !strings.Contains(out, "waiting: relay-1, relay-2, relay-3") {
+		t.Errorf("plan with verify.selector's unready pods:\n%s", out)
+	}
+
 	// Mode None: nothing restarts.
 	cs.Spec.Rollout.Mode = v1alpha1.RolloutNone
 	if err := k8s.Update(ctx, cs); err != nil {

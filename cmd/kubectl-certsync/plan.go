@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"certsync.io/certsync/api/v1alpha1"
@@ -31,10 +32,14 @@ func plan(ctx context.Context, c client.Client, ns, name, format string, w io.Wr
 	out := planOutput{Kind: "CertSync", Namespace: ns, Name: name}
 	var spec v1alpha1.Rollout
 	var cs v1alpha1.CertSync
+	var sel labels.Selector
 	err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &cs)
 	switch {
 	case err == nil:
 		spec, out.TargetSecret = cs.Spec.Rollout, cs.Spec.Target.SecretName
+		// Invalid: the operator reports it and counts the mounting pods
+		// only; so does the plan.
+		sel, _ = rollout.VerifySelector(cs.Spec.Verify.Selector)
 	case apierrors.IsNotFound(err):
 		var ss v1alpha1.SecretSync
 		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &ss); err != nil {
@@ -47,7 +52,7 @@ func plan(ctx context.Context, c client.Client, ns, name, format string, w io.Wr
 	default:
 		return err
 	}
-	in := rollout.PlanInput{Spec: &spec, TargetSecret: out.TargetSecret}
+	in := rollout.PlanInput{Spec: &spec, TargetSecret: out.TargetSecret, VerifySelector: sel}
 	var pods corev1.PodList
 	if err := c.List(ctx, &pods, client.InNamespace(ns)); err != nil {
 		return fmt.Errorf("listing pods: %w", err)

@@ -27,7 +27,7 @@ func transitionEvents(before, after *v1alpha1.CertSync, s *scope) []engine.Event
 	}
 	for _, ss := range after.Status.Sources {
 		prev, seen := old[ss.Name]
-		if ss.Ready || (seen && prev.Reason == ss.Reason && prev.SHA256 == ss.SHA256) {
+		if ss.Ready || ss.Reason == engine.ReasonFetchInProgress || (seen && prev.Reason == ss.Reason && prev.SHA256 == ss.SHA256) {
 			continue
 		}
 		reason := v1alpha1.ReasonSourceUnavailable

@@ -41,6 +41,18 @@ func (m *verifyMemory) last(key types.NamespacedName, sha, podsKey string, chang
 	return e.pods, e.at, true
 }
 
+// previous returns the last results for the same certificate and pods,
+// whatever their age: what stands while a new verification runs.
+func (m *verifyMemory) previous(key types.NamespacedName, sha, podsKey string) ([]verification.PodResult, time.Time, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.entries[key]
+	if !ok || e.sha != sha || e.podsKey != podsKey || e.at.IsZero() {
+		return nil, time.Time{}, false
+	}
+	return e.pods, e.at, true
+}
+
 // freshFor is how long a verification result stands before it is repeated.
 func freshFor(pods []verification.PodResult, interval time.Duration) time.Duration {
 	for _, p := range pods {
@@ -49,6 +61,17 @@ func freshFor(pods []verification.PodResult, interval time.Duration) time.Durati
 		}
 	}
 	return interval
+}
+
+// get returns the last results whatever their age; nil when none.
+func (m *verifyMemory) get(key types.NamespacedName) *verifyEntry {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.entries[key]
+	if !ok {
+		return nil
+	}
+	return &e
 }
 
 func (m *verifyMemory) store(key types.NamespacedName, e verifyEntry) {
@@ -71,8 +94,10 @@ func (m *verifyMemory) forget(key types.NamespacedName) {
 // among them), and its series.
 func (r *Reconciler) forget(key types.NamespacedName) {
 	r.memory.Forget(key)
+	r.restarter().ReleaseBudget(key)
 	r.verified.forget(key)
 	r.unanswered.forget(key)
 	r.Poller.Retain(key, nil)
+	r.Background.Forget(key, nil)
 	r.Metrics.Forget(metrics.Object{Namespace: key.Namespace, Name: key.Name, Kind: metrics.KindCertSync})
 }

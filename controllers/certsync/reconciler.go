@@ -33,7 +33,7 @@ func (r *Reconciler) recordMetrics(before *v1alpha1.CertSync, s *scope, err erro
 		old[ss.Name] = ss.Reason
 	}
 	for _, ss := range s.cs.Status.Sources {
-		if !ss.Ready && old[ss.Name] != ss.Reason {
+		if !ss.Ready && old[ss.Name] != ss.Reason && ss.Reason != engine.ReasonFetchInProgress {
 			r.Metrics.SourceError(obj, ss.Name, ss.Reason)
 		}
 	}
@@ -62,7 +62,7 @@ type Reconciler struct {
 
 // restarter restarts and evicts for this reconciler, with its memory.
 func (r *Reconciler) restarter() *engine.Restarter {
-	return &engine.Restarter{Client: r.Client, Memory: &r.memory}
+	return r.Core.Restarter(&r.memory)
 }
 
 // +kubebuilder:rbac:groups=certsync.io,resources=certsyncs,verbs=get;list;watch
@@ -145,9 +145,9 @@ func nextRequeue(s *scope) time.Duration {
 		return time.Second // the restored certificate's rollout starts next
 	}
 	if !s.ro.State.Complete() && s.ro.State.Skipped == "" {
-		next = min(next, engine.RollingRequeue)
+		next = min(next, s.ro.State.Requeue(s.now))
 	}
-	if !s.verify.at.IsZero() {
+	if !s.verify.at.IsZero() && !s.verify.inProgress { // else the probes' end wakes it
 		fresh := freshFor(s.verify.pods, verifyInterval(s.cs, s.verify.at))
 		next = min(next, max(s.verify.at.Add(fresh).Sub(s.now), time.Second))
 	}

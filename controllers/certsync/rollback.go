@@ -135,10 +135,7 @@ func (r *Reconciler) keepPrevious(ctx context.Context, s *scope, next *certs.Bun
 	if !history.Keep(held, next, stored, requirements(s.cs), s.now) {
 		return nil
 	}
-	verified := 0
-	if st := s.cs.Status; st.Certificate != nil && st.Certificate.SHA256 == held.SHA256() && st.Pods != nil {
-		verified = int(st.Pods.Verified)
-	}
+	verified := verifiedServing(&s.cs.Status, r.verified.get(s.key()), held.SHA256())
 	desired := history.Encode(s.cs, history.Entry{Bundle: held, Source: s.target.Annotations[v1alpha1.AnnotationSource], VerifiedPods: verified})
 	if cur == nil {
 		err = r.Client.Create(ctx, desired)
@@ -151,6 +148,33 @@ func (r *Reconciler) keepPrevious(ctx context.Context, s *scope, next *certs.Bun
 	}
 	log.FromContext(ctx).Info("kept previous certificate for rollback", "secret", desired.Name, "sha256", held.SHA256(), "verifiedPods", verified)
 	return nil
+}
+
+// verifiedServing is how many pods were last found serving sha verified:
+// the most that this process's last verification (mem, nil if none) or
+// status says. Status alone is not enough: it comes from the cache, and the
+// watch event of the status write that recorded the verification may arrive
+// after the Secret event of the renewal (another watch, no ordering between
+// them). A renewal right after a verification then saw the status of the
+// rollout before it, kept the previous certificate as "never verified", and
+// a rejected renewal was never rolled back for PodsUnreachable. The memory
+// is current, since reconciles of one object never overlap; after an
+// operator restart it is empty and status (then freshly listed) stands.
+func verifiedServing(st *v1alpha1.CertSyncStatus, mem *verifyEntry, sha string) int {
+	n := 0
+	if st.Certificate != nil && st.Certificate.SHA256 == sha && st.Pods != nil {
+		n = int(st.Pods.Verified)
+	}
+	if mem != nil && mem.sha == sha {
+		m := 0
+		for _, p := range mem.pods {
+			if p.State == probe.Verified {
+				m++
+			}
+		}
+		n = max(n, m)
+	}
+	return n
 }
 
 // forgetEarlierRollout drops what memory recalls of an earlier rollout of
@@ -199,6 +223,10 @@ func (r *Reconciler) rollBack(ctx context.Context, s *scope) error {
 	if !d.Rollback {
 		if prev == nil {
 			log.FromContext(ctx).V(1).Info("no rollback possible", "why", why)
+		} else {
+			log.FromContext(ctx).V(1).Info("pods failing, no rollback (yet)", "held", o.Held, "previous", o.Previous,
+				"previousVerified", o.PreviousVerified, "verified", o.Verified, "unreachable", o.Unreachable,
+				"unansweredFor", o.UnansweredFor, "stalled", len(o.Stalled))
 		}
 		return nil
 	}
@@ -256,4 +284,19 @@ func rollbackEvents(s *scope) []engine.Event {
 	return []engine.Event{engine.Warning(v1alpha1.ReasonRolledBack, "Rollback",
 		fmt.Sprintf("%s: restored certificate sha256 %.16s… to Secret %s in place of sha256 %.16s…: %s",
 			d.Reason, d.RestoredSHA256, s.cs.Spec.Target.SecretName, d.RejectedSHA256, d.Message))}
+}
+
+// restoring reports that the target holds the certificate an automatic
+// rollback restored: its restarts are not paced (engine.Rollout.Restoring),
+// the pods failed with what it replaced. The target's rollback annotations
+// say so until a newer certificate is written after them.
+func restoring(s *scope) bool {
+	if rb := s.cs.Status.RolledBack; rb != nil && rb.RestoredSHA256 != "" {
+		return rb.RestoredSHA256 == s.ro.Held
+	}
+	if s.target == nil || s.target.Annotations[history.AnnotationRejected] == "" {
+		return false
+	}
+	at, err := time.Parse(time.RFC3339Nano, s.target.Annotations[history.AnnotationRolledBackAt])
+	return err == nil && !at.Before(s.ro.SyncedAt.Truncate(time.Second))
 }

@@ -10,6 +10,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"certsync.io/certsync/api/v1alpha1"
+	"certsync.io/certsync/internal/probe"
+	"certsync.io/certsync/internal/verification"
 )
 
 // TestSetRolledBack: the condition is absent before any rollback, True
@@ -89,5 +91,36 @@ func TestUnansweredMemory(t *testing.T) {
 	u.forget(k)
 	if got := u.observe(k, "c", true, stNow.Add(time.Hour)); got != 0 {
 		t.Errorf("after forget: %s", got)
+	}
+}
+
+// TestVerifiedServing: the pods verified for the certificate about to be
+// kept count from this process's last verification when the cached status
+// lags behind it (the cause of a rejected renewal that was never rolled
+// back), and from status after an operator restart.
+func TestVerifiedServing(t *testing.T) {
+	status := func(sha string, verified int32) *v1alpha1.CertSyncStatus {
+		return &v1alpha1.CertSyncStatus{Certificate: &v1alpha1.CertificateInfo{SHA256: sha}, Pods: &v1alpha1.PodsStatus{Verified: verified, Total: verified}}
+	}
+	three := &verifyEntry{sha: "aaaa", pods: []verification.PodResult{pr("m-0", probe.Verified), pr("m-1", probe.Verified), pr("m-2", probe.Verified)}}
+	for _, tc := range []struct {
+		name string
+		st   *v1alpha1.CertSyncStatus
+		mem  *verifyEntry
+		want int
+	}{
+		{"status and memory agree", status("aaaa", 3), three, 3},
+		{"status lags: still the rollout's, before verification", &v1alpha1.CertSyncStatus{Certificate: &v1alpha1.CertificateInfo{SHA256: "aaaa"}}, three, 3},
+		{"status lags: still the certificate before", status("0000", 2), three, 3},
+		{"operator restarted: status only", status("aaaa", 2), nil, 2},
+		{"memory of another certificate", status("aaaa", 1), &verifyEntry{sha: "bbbb", pods: three.pods}, 1},
+		{"some pods unreachable", &v1alpha1.CertSyncStatus{}, &verifyEntry{sha: "aaaa", pods: []verification.PodResult{pr("m-0", probe.Verified), pr("m-1", probe.Unreachable)}}, 1},
+		{"nothing known", &v1alpha1.CertSyncStatus{}, nil, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := verifiedServing(tc.st, tc.mem, "aaaa"); got != tc.want {
+				t.Errorf("verifiedServing = %d, want %d", got, tc.want)
+			}
+		})
 	}
 }

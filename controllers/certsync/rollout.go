@@ -5,8 +5,6 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"certsync.io/certsync/internal/certs"
@@ -24,26 +22,21 @@ func (r *Reconciler) gatherPods(ctx context.Context, s *scope) error {
 		s.ro.Held = certs.Fingerprint(leaf)
 	}
 	s.ro.SyncedAt = target.SyncedAt(s.target)
-	var sel labels.Selector
-	if vs := s.cs.Spec.Verify.Selector; vs != nil {
-		// An invalid selector is the user's to fix: reported in Verified,
-		// not retried as an error.
-		sel, s.selectorErr = metav1.LabelSelectorAsSelector(vs)
-	}
+	s.ro.Restoring = restoring(s)
+	// An invalid selector is the user's to fix: reported in Verified,
+	// not retried as an error.
+	sel, selErr := rollout.VerifySelector(s.cs.Spec.Verify.Selector)
+	s.selectorErr = selErr
 	var list corev1.PodList
 	if err := r.Client.List(ctx, &list, client.InNamespace(s.cs.Namespace)); err != nil {
 		return fmt.Errorf("listing pods: %w", err)
 	}
+	pods := make([]*corev1.Pod, len(list.Items))
 	for i := range list.Items {
-		p := &list.Items[i]
-		uses := rollout.MountsSecret(&p.Spec, s.cs.Spec.Target.SecretName)
-		if uses {
-			s.ro.UsingPods = append(s.ro.UsingPods, p)
-		}
-		if (sel != nil && sel.Matches(labels.Set(p.Labels))) || (sel == nil && uses) {
-			s.verifyPods = append(s.verifyPods, p)
-		}
+		pods[i] = &list.Items[i]
 	}
+	// The same sets `kubectl certsync plan` computes its batches from.
+	s.ro.UsingPods, s.verifyPods = rollout.PodSets(pods, s.cs.Spec.Target.SecretName, sel)
 	s.ro.OtherPods = s.verifyPods
 	r.restarter().Gather(&s.ro, s.cs.Status.Restarts)
 	return nil

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -94,7 +95,18 @@ func (r *Reconciler) httpsConfig(ctx context.Context, ns string, src *v1alpha1.H
 		cfg.Timeout = src.Timeout.Duration
 	}
 	if ref := src.PasswordSecretRef; ref != nil {
-		v, err := r.secretValue(ctx, ns, ref.Name, ref.Key)
+		secret, err := sources.GetSourceSecret(ctx, r.Client, ns, types.NamespacedName{Namespace: ns, Name: ref.Name})
+		if err != nil {
+			return cfg, err
+		}
+		// The author chooses the URL and so the file: decrypting it would
+		// tell them whether the value equals the password they encrypted
+		// it with. Consent is checked before the key, and before anything
+		// is fetched, so a refusal reads the same whatever the guess.
+		if err := sources.PasswordReleased(secret, src.URL); err != nil {
+			return cfg, err
+		}
+		v, err := secretKey(secret, ref.Key)
 		if err != nil {
 			return cfg, err
 		}
@@ -128,9 +140,14 @@ func (r *Reconciler) secretValue(ctx context.Context, ns, name, key string) ([]b
 	if err != nil {
 		return nil, err
 	}
+	return secretKey(secret, key)
+}
+
+// secretKey returns one key of secret, or MissingKey.
+func secretKey(secret *corev1.Secret, key string) ([]byte, error) {
 	v, ok := secret.Data[key]
 	if !ok {
-		return nil, &sources.Error{Reason: sources.ReasonMissingKey, Message: fmt.Sprintf("Secret %s/%s has no key %q", ns, name, key)}
+		return nil, &sources.Error{Reason: sources.ReasonMissingKey, Message: fmt.Sprintf("Secret %s/%s has no key %q", secret.Namespace, secret.Name, key)}
 	}
 	return v, nil
 }

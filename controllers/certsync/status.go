@@ -15,6 +15,7 @@ import (
 	"certsync.io/certsync/controllers/engine"
 	"certsync.io/certsync/internal/certs"
 	"certsync.io/certsync/internal/health"
+	"certsync.io/certsync/internal/requests"
 	"certsync.io/certsync/internal/selection"
 	"certsync.io/certsync/internal/target"
 	"certsync.io/certsync/internal/verification"
@@ -73,21 +74,7 @@ func setStatus(s *scope) {
 // once the sources were read again (setStatus runs only after the sync
 // phase), a verify once the verification ran.
 func setHandledRequests(s *scope) {
-	st := &s.cs.Status
-	if s.renewRequest == "" && (s.verifyRequest == "" || !s.verifiedDone) {
-		return
-	}
-	h := v1alpha1.HandledRequests{}
-	if st.LastHandledRequests != nil {
-		h = *st.LastHandledRequests
-	}
-	if s.renewRequest != "" {
-		h.Renew = s.renewRequest
-	}
-	if s.verifyRequest != "" && s.verifiedDone {
-		h.Verify = s.verifyRequest
-	}
-	st.LastHandledRequests = &h
+	s.cs.Status.LastHandledRequests = requests.Served(s.cs.Status.LastHandledRequests, s.verifyRequest, s.verifiedDone, s.renewRequest)
 }
 
 // setPods records the verification counts; lastVerifiedTime moves only when
@@ -229,6 +216,8 @@ func setRolledOut(s *scope) {
 	case len(st.Missing) > 0:
 		setCondition(cs, v1alpha1.ConditionRolledOut, metav1.ConditionFalse, v1alpha1.ReasonWorkloadNotFound,
 			"listed workloads not found: "+st.Summary())
+	case st.OnlyWaiting():
+		setCondition(cs, v1alpha1.ConditionRolledOut, metav1.ConditionFalse, st.Waiting, st.Summary())
 	case len(st.Pending) > 0:
 		setCondition(cs, v1alpha1.ConditionRolledOut, metav1.ConditionFalse, v1alpha1.ReasonRollingOut, st.Summary())
 	default:

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"certsync.io/certsync/api/v1alpha1"
@@ -33,6 +34,9 @@ type verifyState struct {
 	afterRestart []string
 	// at is when the results were measured.
 	at time.Time
+	// inProgress: the probes run in the background; pods and at, if set,
+	// are the previous result.
+	inProgress bool
 }
 
 // verify probes every ready pod's endpoints (or reuses a recent result) and,
@@ -90,18 +94,62 @@ func (r *Reconciler) probeAndRemediate(ctx context.Context, s *scope) error {
 	if pods, at, ok := r.verified.last(key, s.ro.Held, podsKey, changes, s.now, interval); ok && s.verifyRequest == "" {
 		v.pods, v.at = pods, at
 	} else {
-		start := time.Now()
-		results := r.prober(s).ProbeAll(ctx, targets, serverName(s.cs))
-		r.Metrics.VerifyDuration(time.Since(start))
+		// The probes run in the background (engine.Background): pods that
+		// accept connections and never answer hold a slot, not a worker.
+		prober, name := r.prober(s), serverName(s.cs)
+		res, done := r.Background.Do(ctx, engine.JobKey{Object: key, Name: verifyJob},
+			verifySpec(s.ro.Held, podsKey, changes, s.verifyRequest), func(ctx context.Context) any {
+				start := time.Now()
+				results := prober.ProbeAll(ctx, targets, name)
+				r.Metrics.VerifyDuration(time.Since(start))
+				log.FromContext(ctx).V(1).Info("probed pods", "pods", len(ready), "endpoints", len(targets), "took", time.Since(start))
+				return results
+			})
+		results, _ := res.([]probe.Result)
+		if !done || ctx.Err() != nil {
+			r.verifyInProgress(s, key, podsKey)
+			return nil
+		}
 		judged, err := r.dropOutgoing(ctx, s, ready, verification.Judge(results, s.ro.Held))
 		if err != nil {
 			return err
 		}
 		v.pods, v.at = judged, s.now
 		r.verified.store(key, verifyEntry{sha: s.ro.Held, podsKey: podsKey, changes: changes, at: s.now, pods: v.pods})
-		log.FromContext(ctx).V(1).Info("verified pods", "pods", len(ready), "endpoints", len(targets), "took", time.Since(start))
 	}
 	return r.remediate(ctx, s, ready)
+}
+
+// maxLiveChecks bounds the pods one verification result asks the API
+// server about (dropOutgoing).
+const maxLiveChecks = 20
+
+// confirmBudget bounds the second probes of one remediation (confirmStale).
+const confirmBudget = 3 * time.Second
+
+// verifyJob names the pod verification among a CertSync's background jobs.
+const verifyJob = "verify"
+
+// verifySpec is what a verification proves: the certificate, the pods and
+// their addresses, the restarts since, and the verify request it serves.
+func verifySpec(sha, podsKey string, changes int, request string) string {
+	return fmt.Sprintf("%s|%s|%d|%s", sha, podsKey, changes, request)
+}
+
+// verifyInProgress shows a verification whose probes still run: the last
+// result for the same certificate and pods while it stands (a periodic
+// re-check changes nothing until it answers), otherwise the fact that it
+// runs. The job's end wakes the CertSync; a verify request is served then.
+func (r *Reconciler) verifyInProgress(s *scope, key types.NamespacedName, podsKey string) {
+	v := &s.verify
+	v.inProgress = true
+	s.verifyRequest = ""
+	if pods, at, ok := r.verified.previous(key, s.ro.Held, podsKey); ok {
+		v.pods, v.at = pods, at
+		return
+	}
+	v.skippedReason, v.skippedMessage = v1alpha1.ReasonVerificationInProgress,
+		"the pods are being probed; the result is recorded when every endpoint answered or timed out"
 }
 
 // dropOutgoing removes from the verdicts the pods that failed verification
@@ -111,12 +159,18 @@ func (r *Reconciler) probeAndRemediate(ctx context.Context, s *scope) error {
 func (r *Reconciler) dropOutgoing(ctx context.Context, s *scope, ready []*corev1.Pod, judged []verification.PodResult) ([]verification.PodResult, error) {
 	byName := podsByName(ready)
 	kept := judged[:0:0]
+	checked := 0
 	for _, pr := range judged {
 		p := byName[pr.Pod]
-		if pr.State == probe.Verified || p == nil {
+		// Each check reads the API server through the client every object
+		// shares (and its rate limit): past maxLiveChecks, a verdict stands
+		// as judged, so 200 pods that never answer cannot spend the
+		// operator's API budget for everyone.
+		if pr.State == probe.Verified || p == nil || checked >= maxLiveChecks {
 			kept = append(kept, pr)
 			continue
 		}
+		checked++
 		out, why, err := r.leaving(ctx, s, p)
 		if err != nil {
 			return nil, err
@@ -167,7 +221,9 @@ func (r *Reconciler) remediate(ctx context.Context, s *scope, ready []*corev1.Po
 	if len(due) == 0 || !remediates(s.cs) || s.cs.Spec.Suspend {
 		return nil
 	}
-	confirmed, err := r.confirmStale(ctx, s, due)
+	// Evictions are bounded by maxUnavailable anyway; confirming more pods
+	// than maxLiveChecks at once only spends the shared API budget.
+	confirmed, err := r.confirmStale(ctx, s, due[:min(len(due), maxLiveChecks)])
 	if err != nil || len(confirmed) == 0 {
 		return err
 	}
@@ -183,6 +239,12 @@ func (r *Reconciler) remediate(ctx context.Context, s *scope, ready []*corev1.Po
 // eviction is made conditional on.
 func (r *Reconciler) confirmStale(ctx context.Context, s *scope, due []*corev1.Pod) ([]*corev1.Pod, error) {
 	var confirmed []*corev1.Pod
+	// The second probes run on the reconcile worker: all of them together
+	// get confirmBudget, so pods that served a stale certificate and then
+	// stop answering cannot hold the worker. A pod not confirmed in time is
+	// not evicted (the safe side) and is looked at again next time.
+	probeCtx, cancel := context.WithTimeout(ctx, confirmBudget)
+	defer cancel()
 	for _, p := range due {
 		live, err := s.liveView(r).pod(ctx, p)
 		if err != nil {
@@ -199,7 +261,7 @@ func (r *Reconciler) confirmStale(ctx context.Context, s *scope, due []*corev1.P
 			log.FromContext(ctx).V(1).Info("stale pod not evicted: no longer current", "pod", p.Name, "why", why)
 			continue
 		}
-		if !r.stillStale(ctx, s, live) {
+		if !r.stillStale(probeCtx, s, live) {
 			log.FromContext(ctx).V(1).Info("stale pod not evicted: no longer serves a stale certificate", "pod", p.Name)
 			continue
 		}

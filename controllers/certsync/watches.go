@@ -32,6 +32,9 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Poller == nil {
 		r.Poller = &engine.Poller{Fetcher: &sources.HTTPSFetcher{Egress: r.EgressPolicy()}}
 	}
+	if r.Poller.Background == nil {
+		r.Poller.Background = r.Background // fetches run off the reconcile workers
+	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.CertSync{}, secretRefIndex, secretRefs); err != nil {
 		return err
 	}
@@ -56,7 +59,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	} else {
 		log.Log.Info("cert-manager's Certificate CRD is not installed: Certificate sources are polled while an issuance is in flight")
 	}
-	return b.Complete(r)
+	return b.Complete(r.Background.Wrap(r))
 }
 
 // certificatesServed reports whether the API server serves cert-manager's

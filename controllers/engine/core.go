@@ -19,6 +19,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	"certsync.io/certsync/internal/egress"
 	"certsync.io/certsync/internal/expiry"
@@ -61,6 +62,47 @@ type Core struct {
 	// WatchNamespaces restricts the Secret watch (SecretSource) to the
 	// namespaces the manager's cache watches; empty means the cluster.
 	WatchNamespaces []string
+	// Rollouts is the cluster-wide budget of rollouts in progress, shared
+	// by both kinds' Cores (--max-concurrent-rollouts); nil means no bound.
+	Rollouts *Budget
+	// RolloutsFor, when set, gives the objects of a namespace a budget of
+	// their own (nil: Rollouts), as ClockFor does for clocks: tests bound
+	// their own namespace without bounding the others.
+	RolloutsFor func(namespace string) *Budget
+
+	// Background runs the kind's network work off the reconcile workers;
+	// nil: Complete makes one over Slots with BackgroundWait.
+	Background *Background
+	// Slots bound the background jobs; share one between the kinds. Nil:
+	// the kind's own, with the defaults.
+	Slots *Slots
+	// BackgroundWait is how long a reconcile waits for the background
+	// jobs it started (Background.Wait).
+	BackgroundWait time.Duration
+
+	// kind is the kind the controller reconciles, wake its channel for
+	// objects a freed budget slot admits (NewController).
+	kind string
+	wake chan event.GenericEvent
+}
+
+// RolloutBudget is the budget of the objects of namespace ns, ready to
+// wake them.
+func (c *Core) RolloutBudget(ns string) *Budget {
+	b := c.Rollouts
+	if c.RolloutsFor != nil {
+		if nb := c.RolloutsFor(ns); nb != nil {
+			b = nb
+		}
+	}
+	b.SetWaker(c.kind, c.wake)
+	return b
+}
+
+// Restarter is the rollout engine for the controller's kind, with the
+// kind's memory and the rollout budget.
+func (c *Core) Restarter(memory *Memory) *Restarter {
+	return &Restarter{Client: c.Client, Memory: memory, Kind: c.kind, BudgetFor: c.RolloutBudget}
 }
 
 // EgressPolicy returns Egress, or the default policy (link-local,
@@ -86,6 +128,9 @@ func (c *Core) Complete(mgr ctrl.Manager) {
 	}
 	if c.Clock == nil {
 		c.Clock = clock.RealClock{}
+	}
+	if c.Background == nil {
+		c.Background = &Background{Slots: c.Slots, Wait: c.BackgroundWait}
 	}
 }
 

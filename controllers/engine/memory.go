@@ -9,8 +9,11 @@ import (
 	"certsync.io/certsync/api/v1alpha1"
 )
 
-// MaxRestartRecords bounds status.restarts and what is remembered of them.
-const MaxRestartRecords = 50
+// MaxRestartRecords bounds status.restarts and what is remembered of them:
+// one record per workload and pod lineage, so the once-per-lineage rule
+// holds for up to this many workloads and bare pods per object (the CRD
+// allows as many).
+const MaxRestartRecords = 1000
 
 // Memory is what a reconciler keeps in process between reconciles of its
 // objects: the restarts it made (so a stale status cache cannot make it

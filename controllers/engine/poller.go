@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -50,6 +51,8 @@ type Poll struct {
 	ChangedAt time.Time
 	// Next is when the source is due again.
 	Next time.Time
+	// InProgress: there is no outcome yet, the first fetch is running.
+	InProgress bool
 }
 
 // Poller fetches the HTTPS sources of one kind. It is the single owner of
@@ -61,6 +64,12 @@ type Poller struct {
 	Fetcher *sources.HTTPSFetcher
 	// Jitter returns a number in [0, 1) for the backoff; nil: random.
 	Jitter func() float64
+	// Background, when set, runs the fetches off the reconcile workers
+	// (see Background): a fetch that takes longer than the reconcile's
+	// wait leaves the last outcome in place (or, before the first one,
+	// ReasonFetchInProgress) and wakes the object when done. Nil: fetches
+	// run inside Poll.
+	Background *Background
 
 	mu     sync.Mutex
 	states map[PollKey]pollState
@@ -93,9 +102,28 @@ func (p *Poller) Poll(ctx context.Context, key PollKey, cfg sources.HTTPSConfig,
 	if st.config == hash && now.Before(st.poll.Next) {
 		return st.poll
 	}
-	value, digest, err := fetch(ctx, f, key.String())
-	if ctx.Err() != nil {
-		return Poll{Err: ctx.Err(), Next: now}
+	var (
+		value  any
+		digest string
+		err    error
+	)
+	if p.Background != nil {
+		res, done := p.Background.Do(ctx, JobKey{Object: key.Object, Name: fetchJobPrefix + key.Source}, hash, func(ctx context.Context) any {
+			var r fetched
+			r.value, r.digest, r.err = fetch(ctx, f, key.String())
+			r.canceled = ctx.Err() != nil
+			return r
+		})
+		r, _ := res.(fetched)
+		if !done || r.canceled {
+			return inProgress(st, hash)
+		}
+		value, digest, err = r.value, r.digest, r.err
+	} else {
+		value, digest, err = fetch(ctx, f, key.String())
+		if ctx.Err() != nil {
+			return Poll{Err: ctx.Err(), Next: now}
+		}
 	}
 	var se *sources.Error
 	if errors.As(err, &se) {
@@ -122,6 +150,32 @@ func (p *Poller) Poll(ctx context.Context, key PollKey, cfg sources.HTTPSConfig,
 	p.states[key] = st
 	p.mu.Unlock()
 	return st.poll
+}
+
+// ReasonFetchInProgress: a source's first fetch (or its first with a
+// changed configuration) has not finished; its end wakes the object.
+const ReasonFetchInProgress = "FetchInProgress"
+
+// fetchJobPrefix names a source's fetch among an object's background jobs.
+const fetchJobPrefix = "fetch/"
+
+// fetched is a background fetch's result.
+type fetched struct {
+	value    any
+	digest   string
+	err      error
+	canceled bool
+}
+
+// inProgress is what a source shows while its fetch runs: the last outcome
+// for the same configuration, which stays true until the fetch says
+// otherwise, or the fact that the fetch is running.
+func inProgress(st pollState, hash string) Poll {
+	if st.config == hash && (st.poll.Value != nil || st.poll.Err != nil) {
+		return st.poll
+	}
+	return Poll{InProgress: true, Err: &sources.Error{Reason: ReasonFetchInProgress,
+		Message: "the fetch is in progress: the endpoint has not answered yet (the source's timeout bounds it)"}}
 }
 
 // Expire makes a source due now, bypassing its refreshInterval or backoff
@@ -156,6 +210,12 @@ func (p *Poller) Retain(obj types.NamespacedName, keep map[string]bool) {
 				p.Fetcher.Forget(k.String())
 			}
 		}
+	}
+	if p.Background != nil {
+		p.Background.Forget(obj, func(name string) bool {
+			src, ok := strings.CutPrefix(name, fetchJobPrefix)
+			return !ok || keep[src]
+		})
 	}
 }
 

@@ -28,6 +28,11 @@ import (
 // pod and workload events usually wake it sooner.
 const RollingRequeue = 2 * time.Second
 
+// WaitingRequeue is how often an object whose restarts wait for a slot of
+// the rollout budget looks again, in case the wake-up was lost (a freed
+// slot wakes it at once).
+const WaitingRequeue = time.Minute
+
 // DefaultProgressDeadline is rollout.progressDeadline's default.
 const DefaultProgressDeadline = 10 * time.Minute
 
@@ -46,6 +51,58 @@ type RolloutState struct {
 	// Rolling are the workloads ("Kind/name") whose rollout is under way:
 	// their pods are verified once it completes; other pods at once.
 	Rolling []string
+	// Waiting is why restarts are held back (RolloutPaced,
+	// WaitingForPreviousRollout, WaitingForRolloutSlot; the last wins over
+	// the others), "" when none is; WakeAt is when the earliest paced
+	// restart may go.
+	Waiting string
+	WakeAt  time.Time
+	// InFlight counts the workloads and bare-pod sets whose rollout is
+	// under way and not stalled: the object then holds a budget slot.
+	InFlight int
+	// held counts the entries of Pending that are waits.
+	held int
+}
+
+// hold records a restart held back.
+func (st *RolloutState) hold(what, reason, msg string, until time.Time) {
+	st.Pending = append(st.Pending, what+": "+msg)
+	st.held++
+	if waitRank[reason] > waitRank[st.Waiting] {
+		st.Waiting = reason
+	}
+	if !until.IsZero() {
+		st.WakeAt = Earliest(st.WakeAt, until)
+	}
+}
+
+var waitRank = map[string]int{
+	v1alpha1.ReasonRolloutPaced:              1,
+	v1alpha1.ReasonWaitingForPreviousRollout: 2,
+	v1alpha1.ReasonWaitingForRolloutSlot:     3,
+}
+
+// OnlyWaiting reports restarts held back and nothing else under way: the
+// object's RolledOut reason is then Waiting's.
+func (st *RolloutState) OnlyWaiting() bool {
+	return st.Waiting != "" && st.InFlight == 0 && len(st.Stalled) == 0 && len(st.Missing) == 0
+}
+
+// Requeue is when to look at an incomplete rollout again without an
+// event: soon while one is under way; when the earliest wait ends for a
+// paced one; WaitingRequeue as a safety net for a budget wait.
+func (st *RolloutState) Requeue(now time.Time) time.Duration {
+	if st.Waiting == "" || len(st.Pending) > st.held || len(st.Stalled) > 0 || len(st.Missing) > 0 {
+		return RollingRequeue
+	}
+	d := MaxRequeue
+	if !st.WakeAt.IsZero() {
+		d = max(st.WakeAt.Sub(now)+BoundaryMargin, BoundaryMargin)
+	}
+	if st.Waiting == v1alpha1.ReasonWaitingForRolloutSlot {
+		d = min(d, WaitingRequeue)
+	}
+	return d
 }
 
 // Complete reports a rollout with nothing left to wait for.
@@ -91,6 +148,20 @@ type Rollout struct {
 	// Done is set when Roll ran to its end: status may then record the
 	// rollout; a failure before it keeps what the last reconcile recorded.
 	Done bool
+	// Restoring says Held was restored by an automatic rollback: its
+	// restarts are neither paced nor wait for a budget slot.
+	Restoring bool
+	// admitted is set once the object holds a budget slot in this Roll.
+	admitted bool
+}
+
+// MinRestartInterval is spec.rollout.minRestartInterval with its default;
+// an explicit 0s turns it off.
+func MinRestartInterval(ro *v1alpha1.Rollout) time.Duration {
+	if d := ro.MinRestartInterval; d != nil {
+		return max(d.Duration, 0)
+	}
+	return rollout.DefaultMinRestartInterval
 }
 
 // Mode is spec.rollout.mode with its default.
@@ -111,13 +182,7 @@ func ProgressDeadline(ro *v1alpha1.Rollout) time.Duration {
 
 // AllPods is every pod the rollout looks at, once each.
 func (ro *Rollout) AllPods() []*corev1.Pod {
-	out := slices.Clone(ro.UsingPods)
-	for _, p := range ro.OtherPods {
-		if !slices.Contains(out, p) {
-			out = append(out, p)
-		}
-	}
-	return out
+	return rollout.Considered(ro.UsingPods, ro.OtherPods)
 }
 
 // RestartOf returns the record of the workload's restart for Held.
@@ -154,6 +219,58 @@ func (ro *Rollout) StatusRestarts(prev []v1alpha1.RestartRecord) []v1alpha1.Rest
 type Restarter struct {
 	Client client.Client
 	Memory *Memory
+	// Kind is the object kind (KindCertSync, KindSecretSync) in Budget.
+	Kind string
+	// BudgetFor gives the budget bounding the rollouts in progress across
+	// the cluster for an object's namespace (Core.RolloutBudget); nil, or
+	// a nil budget, means no bound.
+	BudgetFor func(namespace string) *Budget
+}
+
+func (r *Restarter) budget(ro *Rollout) *Budget {
+	if r.BudgetFor == nil {
+		return nil
+	}
+	return r.BudgetFor(ro.Key.Namespace)
+}
+
+func (r *Restarter) budgetKey(ro *Rollout) RolloutKey {
+	return RolloutKey{Kind: r.Kind, NamespacedName: ro.Key}
+}
+
+// admit gives the object a budget slot for its rollout, once per Roll; a
+// restore after a rollback takes one even over budget.
+func (r *Restarter) admit(ctx context.Context, ro *Rollout) bool {
+	switch {
+	case ro.admitted:
+	case ro.Restoring:
+		r.budget(ro).Hold(r.budgetKey(ro))
+	case !r.budget(ro).Acquire(ctx, r.budgetKey(ro)):
+		return false
+	}
+	ro.admitted = true
+	return true
+}
+
+// settleBudget keeps the object's slot while its rollout is under way,
+// its place in the queue while it waits for one, and frees both otherwise:
+// every reconcile re-derives it from what it found.
+func (r *Restarter) settleBudget(ro *Rollout) {
+	b, key := r.budget(ro), r.budgetKey(ro)
+	switch {
+	case ro.State.InFlight > 0:
+		b.Hold(key)
+	case ro.State.Waiting == v1alpha1.ReasonWaitingForRolloutSlot:
+	default:
+		b.Release(key)
+	}
+}
+
+// ReleaseBudget frees what a deleted object held of the budget.
+func (r *Restarter) ReleaseBudget(key types.NamespacedName) {
+	if r.BudgetFor != nil {
+		r.BudgetFor(key.Namespace).Release(RolloutKey{Kind: r.Kind, NamespacedName: key})
+	}
 }
 
 // Gather keeps the restart records of Held from status (prev) and memory:
@@ -201,6 +318,7 @@ func (r *Restarter) Roll(ctx context.Context, ro *Rollout) error {
 		return err
 	}
 	ro.Done = true
+	r.settleBudget(ro)
 	return nil
 }
 
@@ -271,6 +389,7 @@ func (r *Restarter) rollWorkload(ctx context.Context, ro *Rollout, w rollout.Wor
 		default:
 			st.Pending = append(st.Pending, w.String()+": "+p.Message)
 			st.Rolling = append(st.Rolling, w.String())
+			st.InFlight++
 		}
 		return nil
 	case !rollout.NeedsRestart(restartedFor, ro.Held, podsBefore):
@@ -279,18 +398,39 @@ func (r *Restarter) rollWorkload(ctx context.Context, ro *Rollout, w rollout.Wor
 		// Our patch is not in the cache yet: never restart twice.
 		st.Pending = append(st.Pending, w.String()+": restart requested")
 		st.Rolling = append(st.Rolling, w.String())
+		st.InFlight++
 		return nil
 	case ro.Suspend:
 		st.Pending = append(st.Pending, w.String()+": restart held back (suspended)")
+		return nil
+	}
+	// Against restart storms: the previous rollout first, then at most one
+	// restart per minRestartInterval, then a slot of the cluster's budget.
+	pace := rollout.DecidePace(rollout.PaceInput{Now: ro.Now, LastRestart: rollout.LastRestartOf(tmpl.Annotations),
+		PreviousRolling: restartedFor != "" && !rollout.ProgressOf(obj).Complete,
+		MinInterval:     MinRestartInterval(ro.Spec), ProgressDeadline: ProgressDeadline(ro.Spec), Restoring: ro.Restoring})
+	// A held-back workload counts as rolling for verification: its pods
+	// still serve the previous content on purpose, and must not be evicted
+	// as stale meanwhile.
+	if pace.Held() {
+		st.hold(w.String(), pace.Reason, pace.Message, pace.Until)
+		st.Rolling = append(st.Rolling, w.String())
+		return nil
+	}
+	if !r.admit(ctx, ro) {
+		st.hold(w.String(), v1alpha1.ReasonWaitingForRolloutSlot, "restart waits for a slot of the operator's rollout budget (--max-concurrent-rollouts)", time.Time{})
+		st.Rolling = append(st.Rolling, w.String())
 		return nil
 	}
 	// The optimistic lock makes a stale cached copy fail instead of
 	// restarting twice; the next reconcile sees the fresh object.
 	patch := client.MergeFromWithOptions(obj.DeepCopyObject().(client.Object), client.MergeFromWithOptimisticLock{})
 	metav1.SetMetaDataAnnotation(&tmpl.ObjectMeta, v1alpha1.AnnotationRestartedFor, ro.Held)
+	metav1.SetMetaDataAnnotation(&tmpl.ObjectMeta, v1alpha1.AnnotationRestartedAt, StatusTime(ro.Now).UTC().Format(time.RFC3339))
 	if err := r.Client.Patch(ctx, obj, patch); err != nil {
 		if apierrors.IsConflict(err) {
 			st.Pending = append(st.Pending, w.String()+": retrying restart")
+			st.InFlight++
 			return nil
 		}
 		return fmt.Errorf("restarting %s: %w", w, err)
@@ -299,6 +439,7 @@ func (r *Restarter) rollWorkload(ctx context.Context, ro *Rollout, w rollout.Wor
 	log.FromContext(ctx).Info("restarting workload for new content", "workload", w.String(), "what", ro.What, "sha256", ro.Held)
 	st.Pending = append(st.Pending, w.String()+": restart requested")
 	st.Rolling = append(st.Rolling, w.String())
+	st.InFlight++
 	return nil
 }
 
@@ -349,6 +490,12 @@ func (r *Restarter) rollBarePods(ctx context.Context, ro *Rollout) error {
 		ro.State.Pending = append(ro.State.Pending, fmt.Sprintf("%d bare pods: restart held back (suspended)", len(due)))
 		return nil
 	}
+	if !r.admit(ctx, ro) {
+		ro.State.hold(fmt.Sprintf("%d bare pods", len(due)), v1alpha1.ReasonWaitingForRolloutSlot,
+			"eviction waits for a slot of the operator's rollout budget (--max-concurrent-rollouts)", time.Time{})
+		return nil
+	}
+	ro.State.InFlight++
 	evicted, err := r.Evict(ctx, ro, due, "started before the current "+ro.What+" was written", false)
 	if err != nil {
 		return err

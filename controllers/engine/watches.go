@@ -6,8 +6,12 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	"certsync.io/certsync/api/v1alpha1"
 )
 
 // Watches map the events both kinds watch to the objects they wake; each
@@ -46,13 +50,35 @@ func (c *Core) NewController(mgr ctrl.Manager, name string, obj client.Object, w
 	if w.Requests != nil {
 		own = predicate.Or(own, w.Requests)
 	}
+	if c.Background == nil {
+		c.Background = &Background{Slots: c.Slots, Wait: c.BackgroundWait}
+	}
+	// Finished background jobs wake their objects; the jobs end with the
+	// manager.
+	if err := mgr.Add(c.Background); err != nil {
+		return nil, err
+	}
+	c.kind = kindOf(obj)
+	// Objects waiting for a slot of the rollout budget are woken through
+	// this channel when one frees.
+	c.wake = make(chan event.GenericEvent, 1024)
 	b := ctrl.NewControllerManagedBy(mgr).Named(name).
 		For(obj, builder.WithPredicates(own)).
 		WatchesRawSource(secrets).
+		WatchesRawSource(c.Background.Source()).
+		WatchesRawSource(source.Channel(c.wake, &handler.EnqueueRequestForObject{})).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(w.Pod)).
 		WithOptions(c.ControllerOptions())
 	for _, wl := range []client.Object{&appsv1.Deployment{}, &appsv1.StatefulSet{}, &appsv1.DaemonSet{}} {
 		b = b.Watches(wl, handler.EnqueueRequestsFromMapFunc(w.Workload))
 	}
 	return b, nil
+}
+
+// kindOf names obj's kind as RolloutKey does.
+func kindOf(obj client.Object) string {
+	if _, ok := obj.(*v1alpha1.SecretSync); ok {
+		return KindSecretSync
+	}
+	return KindCertSync
 }

@@ -14,6 +14,7 @@ import (
 	"certsync.io/certsync/controllers/engine"
 	"certsync.io/certsync/internal/expiry"
 	"certsync.io/certsync/internal/metrics"
+	"certsync.io/certsync/internal/requests"
 )
 
 // secretRefIndex indexes SecretSyncs by every Secret they read or write
@@ -46,6 +47,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		return ctrl.Result{}, err
 	}
 	s := newScope(&ss, r.Now(req.NamespacedName))
+	handled := ss.Status.LastHandledRequests
+	if handled == nil {
+		handled = &v1alpha1.HandledRequests{}
+	}
+	if v, ok := requests.Pending(ss.Annotations, v1alpha1.AnnotationVerifyRequested, handled.Verify); ok {
+		s.verifyRequest = v
+	}
+	if v, ok := requests.Pending(ss.Annotations, v1alpha1.AnnotationRenewRequested, handled.Renew); ok {
+		s.renewRequest = v
+	}
 	orig := ss.DeepCopy()
 	defer func() {
 		res, err = r.FinishSynced(ctx, s.synced, func() engine.Record { return r.record(orig, s) }, res, err)
@@ -60,8 +71,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 // forget drops what is remembered of a deleted SecretSync.
 func (r *Reconciler) forget(key types.NamespacedName) {
 	r.memory.Forget(key)
+	r.restarter().ReleaseBudget(key)
 	r.tokens.forget(key)
 	r.Poller.Retain(key, nil)
+	r.Background.Forget(key, nil)
 	r.Metrics.Forget(metrics.Object{Namespace: key.Namespace, Name: key.Name, Kind: metrics.KindSecretSync})
 }
 
@@ -88,7 +101,7 @@ func secretSyncRequeue(s *scope) time.Duration {
 		}
 	}
 	if !s.ro.State.Complete() && s.ro.State.Skipped == "" {
-		next = min(next, engine.RollingRequeue)
+		next = min(next, s.ro.State.Requeue(s.now))
 	}
 	if s.verify != nil && !s.verify.at.IsZero() {
 		consider(s.verify.at.Add(s.verify.again))

@@ -40,5 +40,5 @@ func (r *Reconciler) rollout(ctx context.Context, s *scope) error {
 
 // restarter restarts and evicts for this reconciler, with its memory.
 func (r *Reconciler) restarter() *engine.Restarter {
-	return &engine.Restarter{Client: r.Client, Memory: &r.memory}
+	return r.Core.Restarter(&r.memory)
 }

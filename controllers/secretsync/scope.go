@@ -47,8 +47,14 @@ type scope struct {
 	// ro is the rollout: the pods that use the target (gatherPods), what
 	// was restarted and evicted (rollout).
 	ro engine.Rollout
-	// verify is the token check, nil when none is configured (verify).
-	verify *tokenCheck
+	// verify is the token check, nil when none is configured (verify);
+	// verified: the verify phase ran.
+	verify   *tokenCheck
+	verified bool
+	// verifyRequest and renewRequest are the request annotations' values
+	// not yet served (kubectl certsync verify/renew), "" when none is
+	// pending (Reconcile).
+	verifyRequest, renewRequest string
 }
 
 // newScope starts a reconcile of ss at now.

@@ -55,11 +55,12 @@ func (r *Reconciler) readSources(ctx context.Context, s *scope) error {
 }
 
 // readOpaqueSecret reads a source Secret straight from the API server (a
-// Secret that exists is never reported missing) with the consent rule for
-// other namespaces, the same rule and answers as a CertSync's.
+// Secret that exists is never reported missing) with the consent rule: its
+// values land in a target, so the Secret must allow this namespace even
+// when it is its own (docs/security.md).
 func (r *Reconciler) readOpaqueSecret(ctx context.Context, ns string, ref *v1alpha1.SecretSyncSecretRef) (secretvalues.Material, error) {
 	key := types.NamespacedName{Namespace: cmp.Or(ref.Namespace, ns), Name: ref.Name}
-	secret, err := sources.GetSourceSecret(ctx, r.Client, ns, key)
+	secret, err := sources.GetCopiedSecret(ctx, r.Client, ns, key)
 	if err != nil {
 		return secretvalues.Material{}, err
 	}
@@ -75,7 +76,18 @@ func (r *Reconciler) readHTTPS(ctx context.Context, s *scope, name string, src *
 	if err != nil {
 		return secretvalues.Material{}, err
 	}
-	p := r.Poller.Poll(ctx, engine.PollKey{Object: client.ObjectKeyFromObject(s.ss), Source: name}, cfg, s.now, engine.RefreshInterval(src.RefreshInterval),
+	if cfg.Format == sources.FormatJSON {
+		// Only the values the spec reads are kept of a JSON body, not the
+		// body and its tree (secretvalues.JSONProjection).
+		cfg.Keep = jsonPaths(&s.ss.Spec)
+	}
+	key := engine.PollKey{Object: client.ObjectKeyFromObject(s.ss), Source: name}
+	if s.renewRequest != "" {
+		// kubectl certsync renew: fetch now, whatever refreshInterval or
+		// the backoff say.
+		r.Poller.Expire(key)
+	}
+	p := r.Poller.Poll(ctx, key, cfg, s.now, engine.RefreshInterval(src.RefreshInterval),
 		func(ctx context.Context, f *sources.HTTPSFetcher, cacheKey string) (any, string, error) {
 			body, _, err := f.FetchBody(ctx, cacheKey, cfg)
 			if err != nil {
@@ -85,11 +97,24 @@ func (r *Reconciler) readHTTPS(ctx context.Context, s *scope, name string, src *
 			if cfg.Format == sources.FormatRaw {
 				return secretvalues.RawMaterial(body), hex.EncodeToString(sum[:]), nil
 			}
-			return secretvalues.JSONMaterial(body), hex.EncodeToString(sum[:]), nil
+			return secretvalues.JSONProjection(body, cfg.Keep), hex.EncodeToString(sum[:]), nil
 		})
 	s.nextFetch = engine.Earliest(s.nextFetch, p.Next)
 	m, _ := p.Value.(secretvalues.Material)
 	return m, p.Err
+}
+
+// jsonPaths are the paths a SecretSync reads in a JSON body: keys[].from
+// and expiry.from.key.
+func jsonPaths(spec *v1alpha1.SecretSyncSpec) []string {
+	paths := make([]string, 0, len(spec.Keys)+1)
+	for _, k := range spec.Keys {
+		paths = append(paths, k.From)
+	}
+	if f := spec.Expiry.From; f != nil && f.Key != "" {
+		paths = append(paths, f.Key)
+	}
+	return paths
 }
 
 // secretSyncHTTPSConfig resolves an HTTPS source's Secrets (in the

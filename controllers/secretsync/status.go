@@ -14,6 +14,7 @@ import (
 	"certsync.io/certsync/internal/expiry"
 	"certsync.io/certsync/internal/health"
 	"certsync.io/certsync/internal/metrics"
+	"certsync.io/certsync/internal/requests"
 	"certsync.io/certsync/internal/secretvalues"
 )
 
@@ -55,6 +56,7 @@ func setSecretSyncStatus(s *scope) {
 		st.LastSyncTime = engine.OptionalStatusTime(s.now)
 	}
 	st.Restarts = s.ro.StatusRestarts(st.Restarts)
+	setHandledRequests(s)
 	set := func(typ string, status metav1.ConditionStatus, reason, msg string) {
 		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: typ, Status: status, Reason: reason, Message: msg, ObservedGeneration: ss.Generation})
 	}
@@ -80,7 +82,7 @@ func setSecretVerified(s *scope, set setter) {
 		switch {
 		case v.verdict.OK:
 			status = metav1.ConditionTrue
-		case v.verdict.Reason == v1alpha1.ReasonNothingToVerify:
+		case v.verdict.Reason == v1alpha1.ReasonNothingToVerify, v.verdict.Reason == v1alpha1.ReasonVerificationInProgress:
 			status = metav1.ConditionUnknown
 		}
 		set(v1alpha1.ConditionVerified, status, v.verdict.Reason, v.verdict.Message)
@@ -137,6 +139,8 @@ func setSecretRolledOut(s *scope, set setter) {
 		set(typ, metav1.ConditionFalse, v1alpha1.ReasonRolloutStalled, st.Summary())
 	case len(st.Missing) > 0:
 		set(typ, metav1.ConditionFalse, v1alpha1.ReasonWorkloadNotFound, "listed workloads not found: "+st.Summary())
+	case st.OnlyWaiting():
+		set(typ, metav1.ConditionFalse, st.Waiting, st.Summary())
 	case len(st.Pending) > 0:
 		set(typ, metav1.ConditionFalse, v1alpha1.ReasonRollingOut, st.Summary())
 	default:
@@ -238,7 +242,7 @@ func secretSyncTransitions(before *v1alpha1.SecretSync, s *scope) []engine.Event
 		prev[ss.Name] = ss
 	}
 	for _, ss := range after.Status.Sources {
-		if p, seen := prev[ss.Name]; ss.Ready || (seen && !p.Ready && p.Reason == ss.Reason && p.SHA256 == ss.SHA256) {
+		if p, seen := prev[ss.Name]; ss.Ready || ss.Reason == engine.ReasonFetchInProgress || (seen && !p.Ready && p.Reason == ss.Reason && p.SHA256 == ss.SHA256) {
 			continue
 		}
 		reason := v1alpha1.ReasonSourceUnavailable
@@ -279,4 +283,12 @@ func ssConditionChanged(before, after *v1alpha1.SecretSync, typ string) (*metav1
 	}
 	prev := meta.FindStatusCondition(before.Status.Conditions, typ)
 	return now, prev == nil || prev.Status != now.Status || prev.Reason != now.Reason || prev.Message != now.Message
+}
+
+// setHandledRequests records the requests this reconcile served, as a
+// CertSync does: a renew once the sources were read again (status is set
+// only after the sync phase), a verify once the verify phase ran.
+func setHandledRequests(s *scope) {
+	st := &s.ss.Status
+	st.LastHandledRequests = requests.Served(st.LastHandledRequests, s.verifyRequest, s.verified, s.renewRequest)
 }

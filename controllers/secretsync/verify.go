@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"certsync.io/certsync/api/v1alpha1"
+	"certsync.io/certsync/controllers/engine"
 	"certsync.io/certsync/internal/consent"
 	"certsync.io/certsync/internal/oauth2check"
 )
@@ -57,6 +58,18 @@ func (m *tokenMemory) get(nn types.NamespacedName, key string, now time.Time) (t
 	return e.check, true
 }
 
+// previous returns the last check of the same values and settings,
+// whatever its age.
+func (m *tokenMemory) previous(nn types.NamespacedName, key string) (tokenCheck, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.entries[nn]
+	return e.check, ok && e.key == key
+}
+
+// tokenJob names the token request among a SecretSync's background jobs.
+const tokenJob = "token"
+
 func (m *tokenMemory) store(nn types.NamespacedName, key string, c tokenCheck) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -77,6 +90,7 @@ func (m *tokenMemory) forget(nn types.NamespacedName) {
 // Its failures are verdicts (Verified), never reconcile errors.
 func (r *Reconciler) verifyToken(ctx context.Context, s *scope) error {
 	r.checkToken(ctx, s)
+	s.verified = true
 	return nil
 }
 
@@ -116,7 +130,9 @@ func (r *Reconciler) checkToken(ctx context.Context, s *scope) {
 	}
 	nn := types.NamespacedName{Namespace: s.ss.Namespace, Name: s.ss.Name}
 	key := tokenCheckKey(s.ro.Held, cfg, caPEM)
-	if prev, ok := r.tokens.get(nn, key, s.now); ok {
+	// A verify request (kubectl certsync verify) asks the token endpoint
+	// now, whatever the last result's age.
+	if prev, ok := r.tokens.get(nn, key, s.now); ok && s.verifyRequest == "" {
 		*check = prev
 		return
 	}
@@ -124,7 +140,24 @@ func (r *Reconciler) checkToken(ctx context.Context, s *scope) {
 	if cfg.Timeout != nil {
 		timeout = cfg.Timeout.Duration
 	}
-	check.verdict = oauth2check.Request(ctx, oauth2check.Client{TokenURL: cfg.TokenURL, Scopes: cfg.Scopes, Timeout: timeout, CAPEM: caPEM, Egress: r.EgressPolicy()}, string(id), string(secret))
+	// The request runs in the background (engine.Background): a token
+	// endpoint that hangs holds a slot, not a reconcile worker.
+	client := oauth2check.Client{TokenURL: cfg.TokenURL, Scopes: cfg.Scopes, Timeout: timeout, CAPEM: caPEM, Egress: r.EgressPolicy()}
+	res, done := r.Background.Do(ctx, engine.JobKey{Object: nn, Name: tokenJob}, key, func(ctx context.Context) any {
+		return oauth2check.Request(ctx, client, string(id), string(secret))
+	})
+	verdict, _ := res.(oauth2check.Verdict)
+	if !done || ctx.Err() != nil {
+		// The last check of the same values stands until this one answers.
+		if prev, ok := r.tokens.previous(nn, key); ok {
+			*check = prev
+			return
+		}
+		check.verdict = oauth2check.Verdict{Reason: v1alpha1.ReasonVerificationInProgress,
+			Message: "the token request is in progress: the endpoint has not answered yet (verify.oauth2ClientCredentials.timeout bounds it)"}
+		return
+	}
+	check.verdict = verdict
 	check.at, check.again = s.now, defaultTokenInterval
 	if d := cfg.Interval; d != nil && d.Duration > 0 {
 		check.again = d.Duration

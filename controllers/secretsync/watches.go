@@ -12,6 +12,7 @@ import (
 
 	"certsync.io/certsync/api/v1alpha1"
 	"certsync.io/certsync/controllers/engine"
+	"certsync.io/certsync/internal/requests"
 	"certsync.io/certsync/internal/rollout"
 	"certsync.io/certsync/internal/sources"
 )
@@ -22,15 +23,21 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Poller == nil {
 		r.Poller = &engine.Poller{Fetcher: &sources.HTTPSFetcher{Egress: r.EgressPolicy()}}
 	}
+	if r.Poller.Background == nil {
+		r.Poller.Background = r.Background // fetches run off the reconcile workers
+	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.SecretSync{}, secretRefIndex, secretSyncRefs); err != nil {
 		return err
 	}
+	// The verify and renew request annotations wake a SecretSync as its
+	// spec does (kubectl certsync verify/renew).
 	b, err := r.NewController(mgr, "secretsync", &v1alpha1.SecretSync{}, engine.Watches{
-		Secret: r.secretSyncsForSecret, List: &v1alpha1.SecretSyncList{}, Pod: r.secretSyncsForPod, Workload: r.secretSyncsForWorkload})
+		Secret: r.secretSyncsForSecret, List: &v1alpha1.SecretSyncList{}, Pod: r.secretSyncsForPod, Workload: r.secretSyncsForWorkload,
+		Requests: requests.Predicate()})
 	if err != nil {
 		return err
 	}
-	return b.Complete(r)
+	return b.Complete(r.Background.Wrap(r))
 }
 
 // secretSyncRefs lists the Secrets a SecretSync reads or writes.

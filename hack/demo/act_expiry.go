@@ -40,8 +40,10 @@ func (d *demo) actExpiry(ctx context.Context) error {
 			Target:  v1alpha1.Target{SecretName: "webmail-tls"},
 		}},
 		// The identity team drops the OAuth2 client of the outbound mailer,
-		// with the date its secret expires in the IdP.
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: mailNS, Name: "idp-export"}, Data: map[string][]byte{
+		// with the date its secret expires in the IdP, and lets SecretSyncs
+		// of the namespace copy it (certsync.io/allowed-namespaces).
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: mailNS, Name: "idp-export",
+			Annotations: map[string]string{v1alpha1.AnnotationAllowedNamespaces: mailNS}}, Data: map[string][]byte{
 			"client_id": []byte("mailer"), "client_secret": []byte("demo-not-a-real-secret"),
 			"expires_at": []byte(in20d.UTC().Format(time.RFC3339)),
 		}},

@@ -1,6 +1,10 @@
 package estate
 
-import "certsync.io/certsync/api/v1alpha1"
+import (
+	"certsync.io/certsync/api/v1alpha1"
+	"certsync.io/certsync/internal/consent"
+	"certsync.io/certsync/internal/egress"
+)
 
 // RunbookURL is where docs/runbooks.md is published; Advice points into it.
 const RunbookURL = "docs/runbooks.md"
@@ -30,6 +34,9 @@ var (
 	rollout = adv("force-a-rollout",
 		"Workload restarts are pending or stuck: kubectl -n NS rollout status <kind>/<name>; check PDBs and pod events.",
 		"`kubectl certsync plan NAME` shows what restarts and in which batches.")
+	heldBack = adv("held-back-rollouts",
+		"The target holds the new content; certsync holds back restarts on purpose (minRestartInterval, the previous rollout, --max-concurrent-rollouts) and restarts by itself when the wait ends.",
+		"If a source changes at every read, fix it; otherwise wait, or shorten spec.rollout.minRestartInterval.")
 	stale = adv("certsyncstalecertificateserved",
 		"Pods serve another certificate than the target holds: see status.pods.staleNames.",
 		"After a restart still stale (StaleAfterRestart): the software loads the certificate from elsewhere; fix its config.")
@@ -56,4 +63,30 @@ var advice = map[string]Advice{
 	v1alpha1.ReasonWithinCrit:         expiring,
 	v1alpha1.ReasonExpired:            adv("certsynccertificateexpired", "The certificate has expired: clients fail now.", "Renew at the source now; if a valid certificate exists elsewhere, add it as a source (the newest valid one wins)."),
 	v1alpha1.ReasonOutputFormatFailed: adv("certsyncnotready", "An additional output format or keystore could not be written: check its password Secret and the operator logs."),
+	v1alpha1.ReasonInvalidSelector:    adv("certsyncnotready", "spec.verify.selector is not a valid label selector: fix it."),
+	v1alpha1.ReasonWaitingForRollout:  rollout,
+	v1alpha1.ReasonRollbackHeld: adv("rolled-back",
+		"certsync rolled a renewal back (the pods failed with it) and keeps the rejected certificate out of the target.",
+		"Fix what the pods rejected, then `kubectl certsync renew NAME` to sync it again."),
+	// Tenancy (docs/security.md): what was refused, and who can allow it.
+	consent.ReasonCredentialNotReleased: adv("certsyncnotready",
+		"Credentials were not sent, nor a PKCS#12 password used: their Secret's certsync.io/allowed-hosts does not name the URL's host (no request was made).",
+		"Whoever manages that Secret adds the host to the annotation; the author of NAME cannot."),
+	egress.ReasonEgressDenied: adv("certsyncnotready",
+		"The URL is outside the operator's egress policy (--egress-allow-hosts, --egress-deny-cidrs; link-local and metadata always denied).",
+		"A legitimate endpoint: an administrator allows its host (chart egress.allowHosts)."),
+	v1alpha1.ReasonTokenRequestFailed: adv("certsyncnotready",
+		"The token endpoint refused the synced client credentials (the message has the HTTP status and error code).",
+		"Fix the credentials at the source; certsync syncs them and checks again."),
+	v1alpha1.ReasonTokenEndpointUnreachable: adv("connection-failure-classes",
+		"The token endpoint did not answer: the message names the failure class (DialRefused, DNSNotFound, TLSHandshakeFailed, …).",
+		"Check the endpoint, DNS and NetworkPolicies; retried with backoff."),
+
+	// Restarts held back on purpose: they happen by themselves.
+	v1alpha1.ReasonVerificationInProgress: adv("certsyncnotready",
+		"The pods' check (or the token request) runs in the background and has not answered yet; its end updates the status.",
+		"If it lasts, the pods or the endpoint answer slowly: `kubectl certsync verify NAME` waits for the result."),
+	v1alpha1.ReasonRolloutPaced:              heldBack,
+	v1alpha1.ReasonWaitingForPreviousRollout: heldBack,
+	v1alpha1.ReasonWaitingForRolloutSlot:     heldBack,
 }

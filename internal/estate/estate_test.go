@@ -9,6 +9,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"certsync.io/certsync/api/v1alpha1"
+	"certsync.io/certsync/internal/consent"
+	"certsync.io/certsync/internal/egress"
 )
 
 var now = time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC)
@@ -78,6 +80,10 @@ func TestEveryNotReadyReasonHasAdvice(t *testing.T) {
 		v1alpha1.ReasonSuspended, v1alpha1.ReasonTargetWriteError, v1alpha1.ReasonRollingOut, v1alpha1.ReasonRolloutStalled,
 		v1alpha1.ReasonWorkloadNotFound, v1alpha1.ReasonStaleCertificate, v1alpha1.ReasonStaleAfterRestart,
 		v1alpha1.ReasonPodsUnreachable, v1alpha1.ReasonNoEndpoints, v1alpha1.ReasonExpired,
+		v1alpha1.ReasonInvalidSelector, v1alpha1.ReasonWaitingForRollout, v1alpha1.ReasonRollbackHeld,
+		v1alpha1.ReasonTokenRequestFailed, v1alpha1.ReasonTokenEndpointUnreachable,
+		consent.ReasonCredentialNotReleased, egress.ReasonEgressDenied,
+		v1alpha1.ReasonRolloutPaced, v1alpha1.ReasonWaitingForPreviousRollout, v1alpha1.ReasonWaitingForRolloutSlot,
 	} {
 		if a, ok := AdviceFor(reason); !ok || len(a.Lines) == 0 || a.Runbook == "" {
 			t.Errorf("%s: no advice", reason)
@@ -93,7 +99,7 @@ func TestAdviceRunbookAnchorsExist(t *testing.T) {
 	}
 	anchors := map[string]bool{}
 	for _, l := range strings.Split(string(b), "\n") {
-		if h, ok := strings.CutPrefix(l, "## "); ok {
+		if h, ok := strings.CutPrefix(strings.TrimLeft(l, "#"), " "); ok && strings.HasPrefix(l, "##") {
 			a := strings.ToLower(strings.ReplaceAll(strings.Trim(h, " "), " ", "-"))
 			a = strings.Map(func(r rune) rune {
 				if r == '-' || (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {

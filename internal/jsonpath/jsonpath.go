@@ -238,3 +238,83 @@ func isDigits(s string) bool {
 	}
 	return s != ""
 }
+
+// LookupStream is Lookup without decoding the document: it walks to the
+// value along the path token by token, holding only the member it descends
+// into, and decodes nothing but the value found. A 1 MiB body of deeply
+// nested arrays or a hundred thousand small members, which Parse turns into
+// tens of MiB of maps and slices, costs about its own size here. doc must
+// be one valid JSON value (callers check it with json.Valid); the answers
+// are Lookup's.
+func LookupStream(doc []byte, path string) (value []byte, found bool, err error) {
+	segs, perr := parsePath(path)
+	if perr != nil {
+		return nil, false, &sources.Error{Reason: ReasonInvalidPath, Message: perr.Error()}
+	}
+	raw := json.RawMessage(doc)
+	for _, s := range segs {
+		if raw, found = child(raw, s); !found {
+			return nil, false, nil
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, false, &sources.Error{Reason: ReasonNotJSON, Message: "the document is not JSON"}
+	}
+	return lookupSegments(v, path, nil)
+}
+
+// child returns the member (or element) s of the object (or array) raw;
+// false when raw has no such member, or is of another kind (as
+// lookupSegments answers). Of repeated members the last counts, as when
+// decoding into a map.
+func child(raw json.RawMessage, s segment) (json.RawMessage, bool) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, false
+	}
+	var (
+		out     json.RawMessage
+		found   bool
+		scratch json.RawMessage // reused: skipped values cost one buffer
+	)
+	switch tok {
+	case json.Delim('{'):
+		if s.isIdx {
+			return nil, false
+		}
+		for dec.More() {
+			key, err := dec.Token()
+			if err != nil {
+				return nil, false
+			}
+			if name, _ := key.(string); name == s.name {
+				out, found = nil, true
+				if err := dec.Decode(&out); err != nil {
+					return nil, false
+				}
+				continue
+			}
+			if err := dec.Decode(&scratch); err != nil {
+				return nil, false
+			}
+		}
+	case json.Delim('['):
+		if !s.isIdx {
+			return nil, false
+		}
+		for i := 0; dec.More(); i++ {
+			if i == s.index {
+				err := dec.Decode(&out)
+				return out, err == nil
+			}
+			if err := dec.Decode(&scratch); err != nil {
+				return nil, false
+			}
+		}
+	}
+	return out, found
+}

@@ -41,6 +41,15 @@ const (
 	SyncTotalName      = "certsync_sync_total"
 	SourceErrorsName   = "certsync_source_errors_total"
 	VerifyDurationName = "certsync_verify_duration_seconds"
+	// RolloutsName counts the objects whose rollout is in progress, and
+	// those waiting for a slot, under --max-concurrent-rollouts.
+	RolloutsName = "certsync_rollouts"
+)
+
+// States of RolloutsName.
+const (
+	RolloutStateInProgress = "in_progress"
+	RolloutStateWaiting    = "waiting"
 )
 
 // Scopes of NotAfterName. A source's scope is SourceScope(name).
@@ -116,6 +125,7 @@ type Recorder struct {
 	syncTotal      *prometheus.CounterVec
 	sourceErrors   *prometheus.CounterVec
 	verifyDuration prometheus.Histogram
+	rollouts       *prometheus.GaugeVec
 
 	// mu serialises Observe and Forget, so that the set of series of an
 	// object always matches objects[obj] and a Forget cannot interleave with
@@ -177,6 +187,7 @@ func Register(reg prometheus.Registerer) *Recorder {
 	r.syncTotal = register(reg, r.syncTotal)
 	r.sourceErrors = register(reg, r.sourceErrors)
 	r.verifyDuration = register(reg, r.verifyDuration)
+	r.rollouts = register(reg, r.rollouts)
 	if memo {
 		recorders[reg] = r
 	}
@@ -237,6 +248,10 @@ func newRecorder() *Recorder {
 			Help:    "Duration of one verification pass: probing the served certificate of every ready pod endpoint of one object.",
 			Buckets: verifyBuckets,
 		}),
+		rollouts: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: RolloutsName,
+			Help: "CertSyncs and SecretSyncs whose rollout is in progress (state in_progress), and those waiting for a slot of --max-concurrent-rollouts (state waiting).",
+		}, []string{"state"}),
 		objects:   map[Object]*objectState{},
 		podOwners: map[nsName]int{},
 	}
@@ -383,4 +398,14 @@ func labelValue(s string) string {
 		return s
 	}
 	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+// Rollouts sets the rollout budget's gauges: rollouts in progress and
+// waiting across the operator.
+func (r *Recorder) Rollouts(inProgress, waiting int) {
+	if r == nil {
+		return
+	}
+	r.rollouts.WithLabelValues(RolloutStateInProgress).Set(float64(inProgress))
+	r.rollouts.WithLabelValues(RolloutStateWaiting).Set(float64(waiting))
 }

@@ -40,6 +40,16 @@ type Flags struct {
 
 	MaxConcurrentReconciles int
 	VerifyConcurrency       int
+	// MaxConcurrentRollouts bounds the CertSyncs and SecretSyncs whose
+	// rollout (workload restarts, bare-pod evictions) is in progress at
+	// once, across the cluster; 0 means no bound.
+	MaxConcurrentRollouts int
+	// BackgroundSlots, BackgroundPerNamespace and BackgroundWait bound the
+	// network work (HTTPS fetches, pod probes, token requests) run off the
+	// reconcile workers (engine.Background, engine.Slots).
+	BackgroundSlots        int
+	BackgroundPerNamespace int
+	BackgroundWait         time.Duration
 	// StuckReconcileTimeout is how long one reconcile may run before
 	// /healthz reports the manager stuck (and the kubelet restarts it).
 	StuckReconcileTimeout time.Duration
@@ -86,7 +96,11 @@ func Bind(fs *flag.FlagSet) *Flags {
 	fs.Float64Var(&f.KubeAPIQPS, "kube-api-qps", 20, "Queries per second the operator's API client may sustain.")
 	fs.IntVar(&f.KubeAPIBurst, "kube-api-burst", 30, "Burst of queries the operator's API client may send above --kube-api-qps.")
 	fs.IntVar(&f.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "How many CertSyncs (and, separately, SecretSyncs) reconcile at once.")
+	fs.IntVar(&f.MaxConcurrentRollouts, "max-concurrent-rollouts", 10, "How many CertSyncs and SecretSyncs together may have a rollout (workload restarts, bare-pod evictions) in progress at once; the others wait (RolledOut reason WaitingForRolloutSlot). 0: no limit.")
 	fs.IntVar(&f.VerifyConcurrency, "verify-concurrency", 32, "How many pod endpoints one verification probes at once.")
+	fs.IntVar(&f.BackgroundSlots, "background-io-slots", 32, "How many HTTPS fetches, pod verifications and token requests run at once (in the background, off the reconcile workers), both kinds together; a namespace with none running may always start one.")
+	fs.IntVar(&f.BackgroundPerNamespace, "background-io-per-namespace", 8, "How many of the background fetches, verifications and token requests of one namespace run at once: one tenant's slow endpoints hold at most this many slots.")
+	fs.DurationVar(&f.BackgroundWait, "background-io-wait", time.Second, "How long one reconcile waits for the network work it started before moving on; a slower answer wakes the object when it arrives.")
 	fs.DurationVar(&f.StuckReconcileTimeout, "stuck-reconcile-timeout", 10*time.Minute, "A reconcile running longer than this makes /healthz fail; 0 disables the check.")
 	fs.StringVar(&f.EgressAllowHosts, "egress-allow-hosts", "", "Comma-separated hosts (name, *.domain or IP) that HTTPS sources and token URLs may name; empty: any host not denied by address.")
 	fs.StringVar(&f.EgressDenyCIDRs, "egress-deny-cidrs", "", "Comma-separated CIDRs HTTPS sources and token URLs may not connect to (e.g. the pod and service networks), besides link-local and metadata addresses, which are always denied.")

@@ -67,7 +67,7 @@ func TestFlagContract(t *testing.T) {
 		"health-probe-bind-address": ":8081", "pprof-bind-address": "0", "leader-elect": "false", "leader-election-namespace": "",
 		"leader-election-id": "certsync.io", "leader-elect-lease-duration": "10s", "leader-elect-renew-deadline": "7s",
 		"leader-elect-retry-period": "2s", "watch-namespaces": "", "kube-api-qps": "20", "kube-api-burst": "30",
-		"max-concurrent-reconciles": "4", "verify-concurrency": "32", "version": "false", "zap-log-level": "", "zap-devel": "false",
+		"max-concurrent-reconciles": "4", "max-concurrent-rollouts": "10", "verify-concurrency": "32", "version": "false", "zap-log-level": "", "zap-devel": "false",
 	}
 	for name, def := range want {
 		got := fs.Lookup(name)

@@ -65,5 +65,8 @@ func TestMetricsSecureFalseServesPlainHTTP(t *testing.T) {
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(code).To(Equal(http.StatusOK))
 		g.Expect(body).To(ContainSubstring("certsync_build_info"))
+		// The rollout budget's gauges are there from the start.
+		g.Expect(body).To(MatchRegexp(`certsync_rollouts\{state="in_progress"\} \d+`))
+		g.Expect(body).To(MatchRegexp(`certsync_rollouts\{state="waiting"\} \d+`))
 	}, eventually, poll).Should(Succeed())
 }

@@ -130,7 +130,8 @@ func NewManager(cfg *rest.Config, f *Flags, log logr.Logger) (ctrl.Manager, erro
 	if err := loadFingerprintKey(log, cfg, f.OperatorNamespace, f.FingerprintKeySecret); err != nil {
 		return nil, fmt.Errorf("loading the fingerprint key: %w", err)
 	}
-	if err := controllers.SetupWithManager(mgr, controllers.Options{VerifyConcurrency: f.VerifyConcurrency, MaxConcurrentReconciles: f.MaxConcurrentReconciles, Egress: policy, WatchNamespaces: f.WatchNamespaces}); err != nil {
+	if err := controllers.SetupWithManager(mgr, controllers.Options{VerifyConcurrency: f.VerifyConcurrency, MaxConcurrentReconciles: f.MaxConcurrentReconciles, Egress: policy, WatchNamespaces: f.WatchNamespaces, MaxConcurrentRollouts: f.MaxConcurrentRollouts,
+		BackgroundSlots: f.BackgroundSlots, BackgroundPerNamespace: f.BackgroundPerNamespace, BackgroundWait: f.BackgroundWait}); err != nil {
 		return nil, err
 	}
 	ready := newReadiness(mgr, log)

@@ -15,10 +15,12 @@ import (
 	"certsync.io/certsync/api/v1alpha1"
 )
 
-// TestHealthzReportsAStuckReconcile: an HTTPS source that accepts the
-// request and never answers holds a reconcile for its whole fetch timeout;
-// with --stuck-reconcile-timeout shorter than that, /healthz fails while it
-// hangs and passes again once it returns.
+// TestHealthzReportsAStuckReconcile: a reconcile that runs longer than
+// --stuck-reconcile-timeout makes /healthz fail while it runs, and pass
+// again once it returns. Fetches run off the reconcile workers; to hold one,
+// the reconcile is told to wait for its fetch (--background-io-wait) longer
+// than the timeout, and the HTTPS source accepts the request and never
+// answers.
 func TestHealthzReportsAStuckReconcile(t *testing.T) {
 	needEnv(t)
 	g := NewWithT(t)
@@ -47,7 +49,7 @@ func TestHealthzReportsAStuckReconcile(t *testing.T) {
 	probe := freeAddr(t)
 	// The HTTPS source is on 127.0.0.1, which the egress policy denies by
 	// default.
-	run(t, admin, "--metrics-bind-address=0", "--health-probe-bind-address="+probe, "--stuck-reconcile-timeout=2s", "--egress-allow-loopback")
+	run(t, admin, "--metrics-bind-address=0", "--health-probe-bind-address="+probe, "--stuck-reconcile-timeout=2s", "--egress-allow-loopback", "--background-io-wait=10m")
 	healthz := func() int {
 		code, _, err := get("http://"+probe+"/healthz", "")
 		if err != nil {

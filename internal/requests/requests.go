@@ -48,3 +48,25 @@ func Predicate() predicate.Predicate {
 		GenericFunc: func(event.GenericEvent) bool { return false },
 	}
 }
+
+// Served returns status.lastHandledRequests after a reconcile: last (nil
+// when none was served yet) with the pending renew request marked served
+// (a reconcile that records status has read every source again) and the
+// pending verify request marked served once the verification ran
+// (verified). Nil when nothing was ever served.
+func Served(last *v1alpha1.HandledRequests, verify string, verified bool, renew string) *v1alpha1.HandledRequests {
+	if renew == "" && (verify == "" || !verified) {
+		return last
+	}
+	h := v1alpha1.HandledRequests{}
+	if last != nil {
+		h = *last
+	}
+	if renew != "" {
+		h.Renew = renew
+	}
+	if verify != "" && verified {
+		h.Verify = verify
+	}
+	return &h
+}

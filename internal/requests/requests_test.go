@@ -50,3 +50,34 @@ func TestPredicatePassesOnlyRequestChanges(t *testing.T) {
 		}
 	}
 }
+
+// TestServed: a renew is served by any recorded reconcile, a verify only
+// once the verification ran; what was served before is kept.
+func TestServed(t *testing.T) {
+	prev := &v1alpha1.HandledRequests{Verify: "v0", Renew: "r0"}
+	for _, tc := range []struct {
+		name     string
+		last     *v1alpha1.HandledRequests
+		verify   string
+		verified bool
+		renew    string
+		want     *v1alpha1.HandledRequests
+	}{
+		{"nothing pending, nothing ever", nil, "", true, "", nil},
+		{"nothing pending", prev, "", true, "", prev},
+		{"renew served", prev, "", false, "r1", &v1alpha1.HandledRequests{Verify: "v0", Renew: "r1"}},
+		{"verify before the verification ran", prev, "v1", false, "", prev},
+		{"verify served", prev, "v1", true, "", &v1alpha1.HandledRequests{Verify: "v1", Renew: "r0"}},
+		{"both, first time", nil, "v1", true, "r1", &v1alpha1.HandledRequests{Verify: "v1", Renew: "r1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Served(tc.last, tc.verify, tc.verified, tc.renew)
+			if (got == nil) != (tc.want == nil) || got != nil && *got != *tc.want {
+				t.Errorf("Served = %+v, want %+v", got, tc.want)
+			}
+			if tc.last != nil && *tc.last != *prev {
+				t.Errorf("last modified: %+v", tc.last)
+			}
+		})
+	}
+}

@@ -51,6 +51,10 @@ type PlanInput struct {
 	Spec *v1alpha1.Rollout
 	// TargetSecret is the Secret whose change triggers the rollout.
 	TargetSecret string
+	// VerifySelector is a CertSync's verify.selector (VerifySelector),
+	// nil when unset or for a SecretSync: its pods count in the eviction
+	// budget as the operator counts them.
+	VerifySelector labels.Selector
 	// Pods are the namespace's pods.
 	Pods []*corev1.Pod
 	// Workloads are the namespace's Deployments, StatefulSets and
@@ -106,12 +110,7 @@ func ComputePlan(in PlanInput) Plan {
 		mode = v1alpha1.RolloutAuto
 	}
 	plan := Plan{Mode: string(mode), Workloads: []PlannedWorkload{}, BarePods: []Batch{}}
-	var using []*corev1.Pod
-	for _, p := range in.Pods {
-		if MountsSecret(&p.Spec, in.TargetSecret) {
-			using = append(using, p)
-		}
-	}
+	using, verified := PodSets(in.Pods, in.TargetSecret, in.VerifySelector)
 	for _, w := range WorkloadsToRoll(in.Spec, using) {
 		pw := PlannedWorkload{Workload: w.String(), Strategy: "does not exist: reported as WorkloadNotFound"}
 		obj := findWorkload(in.Workloads, w)
@@ -148,10 +147,9 @@ func ComputePlan(in PlanInput) Plan {
 		return plan
 	}
 	sort.Slice(bare, func(i, j int) bool { return bare[i].Name < bare[j].Name })
-	// The operator's budget counts the pods it looks at: those using the
-	// target (the verify selector's are added by the operator too; without
-	// it they are the same pods).
-	size := EvictionBudget(in.Spec.Pods.MaxUnavailable, using)
+	// The operator's budget counts every pod it looks at: those using the
+	// target and the verify selector's.
+	size := EvictionBudget(in.Spec.Pods.MaxUnavailable, Considered(using, verified))
 	if size == 0 {
 		plan.Blocked = append(plan.Blocked, fmt.Sprintf("maxUnavailable %d already reached by pods not ready", max(in.Spec.Pods.MaxUnavailable, 1)))
 	}

@@ -5,6 +5,8 @@
 package secretvalues
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -55,6 +57,15 @@ type Material struct {
 type jsonDoc struct {
 	v   any
 	err *sources.Error
+	// projected, when set, holds the only paths kept (JSONProjection):
+	// the document itself was dropped.
+	projected map[string]lookupResult
+}
+
+type lookupResult struct {
+	value []byte
+	found bool
+	err   error
 }
 
 // RawKey is the keys[].from that names the whole body of a Raw source.
@@ -66,6 +77,33 @@ const RawKey = "body"
 func JSONMaterial(body []byte) Material {
 	v, err := jsonpath.Parse(body)
 	return Material{JSON: body, doc: &jsonDoc{v: v, err: err}}
+}
+
+// parses bounds the JSON bodies walked at once (JSONProjection), and so
+// the buffers they need, whatever the number of sources fetched together.
+var parses = make(chan struct{}, 2)
+
+// JSONProjection is JSONMaterial reduced to the given paths: each path is
+// looked up by walking the body (jsonpath.LookupStream, at most two bodies
+// at a time), never decoding it into a tree, and the body is dropped. A
+// decoded tree costs many times its body (a 1 MiB object of small members
+// or of deeply nested arrays is tens of MiB of maps and slices); what an
+// HTTPS source holds between fetches is its few values. A path not given is
+// reported missing: callers pass every path the spec names and fetch again
+// when those change.
+func JSONProjection(body []byte, paths []string) Material {
+	parses <- struct{}{}
+	defer func() { <-parses }()
+	doc := &jsonDoc{projected: make(map[string]lookupResult, len(paths))}
+	if !json.Valid(body) {
+		doc.err = &sources.Error{Reason: jsonpath.ReasonNotJSON, Message: "the document is not one JSON value"}
+		return Material{doc: doc}
+	}
+	for _, p := range paths {
+		value, found, err := jsonpath.LookupStream(body, p)
+		doc.projected[p] = lookupResult{value: bytes.Clone(value), found: found, err: err}
+	}
+	return Material{doc: doc}
 }
 
 // RawMaterial is the Material of an HTTPS source's Raw body: the body is
@@ -83,6 +121,13 @@ func (m Material) lookup(key string) (value []byte, found bool, err error) {
 	case m.isJSON() && m.doc != nil:
 		if m.doc.err != nil {
 			return nil, false, m.doc.err
+		}
+		if m.doc.projected != nil {
+			r, ok := m.doc.projected[key]
+			if !ok {
+				return nil, false, &sources.Error{Reason: ReasonMissingKey, Message: fmt.Sprintf("%s was not kept from the body (it is read again at the next fetch)", key)}
+			}
+			return r.value, r.found, r.err
 		}
 		return jsonpath.LookupIn(m.doc.v, key)
 	case m.isJSON():

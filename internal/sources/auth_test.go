@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"certsync.io/certsync/internal/consent"
 	"certsync.io/certsync/internal/sources"
 )
 
@@ -43,6 +44,54 @@ func TestAuthFrom(t *testing.T) {
 			var se *sources.Error
 			if !errors.As(err, &se) || se.Reason != tt.reason || strings.Contains(se.Message, "p4ss") || !strings.Contains(se.Message, "mail/pki-auth") {
 				t.Fatalf("AuthFrom error = %v, want %s naming the Secret and no value", err, tt.reason)
+			}
+		})
+	}
+}
+
+// TestPasswordReleased: a PKCS#12 password opens files only from hosts its
+// Secret's certsync.io/allowed-hosts names; a refusal is
+// CredentialNotReleased, names the annotation and the host to add, and
+// never the value.
+func TestPasswordReleased(t *testing.T) {
+	const value = "p12-DO-NOT-LEAK"
+	secret := func(allowed string) *corev1.Secret {
+		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "mail", Name: "pki-p12"}, Data: map[string][]byte{"password": []byte(value)}}
+		if allowed != "" {
+			s.Annotations = map[string]string{consent.AnnotationAllowedHosts: allowed}
+		}
+		return s
+	}
+	tests := []struct {
+		name, allowed, url string
+		released           bool
+	}{
+		{"no annotation", "", "https://pki.example.com/mail.p12", false},
+		{"the host", "pki.example.com", "https://pki.example.com:8443/mail.p12", true},
+		{"another host", "pki.example.com", "https://tenant.example.net/mail.p12", false},
+		{"a wildcard", "*.example.com", "https://pki.example.com/mail.p12", true},
+		{"any host", "*", "https://tenant.example.net/mail.p12", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := sources.PasswordReleased(secret(tt.allowed), tt.url)
+			if tt.released {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			var se *sources.Error
+			if !errors.As(err, &se) || se.Reason != consent.ReasonCredentialNotReleased {
+				t.Fatalf("got %v, want %s", err, consent.ReasonCredentialNotReleased)
+			}
+			for _, want := range []string{"mail/pki-p12", consent.AnnotationAllowedHosts, "nothing was fetched"} {
+				if !strings.Contains(se.Message, want) {
+					t.Errorf("message %q does not name %q", se.Message, want)
+				}
+			}
+			if strings.Contains(se.Message, value) {
+				t.Errorf("message %q carries the password", se.Message)
 			}
 		})
 	}

@@ -93,7 +93,16 @@ type HTTPSConfig struct {
 	// decommissioned endpoint, and its body is no certificate. Credentials
 	// are never sent to the other host either way.
 	AllowCrossHostRedirects bool
+	// Keep is not used by the fetcher: it names what the caller keeps of a
+	// body (the JSON paths a SecretSync reads), so that a change of it,
+	// part of the configuration a poll is keyed by, fetches again.
+	Keep []string
 }
+
+// MaxCachedBody is the largest body kept for conditional requests.
+// Certificates and secrets are a few KiB; a tenant's 1 MiB bodies, one per
+// source, would otherwise stay in memory between fetches.
+const MaxCachedBody = 64 << 10
 
 // FetchInfo describes the exchange of one Fetch, for metrics and tests.
 type FetchInfo struct {
@@ -205,6 +214,9 @@ func (f *HTTPSFetcher) fetchBody(ctx context.Context, key string, cfg HTTPSConfi
 	// As for Fetch: validators are kept only for a body that was accepted.
 	f.store(key, bodies)
 	info.NotModified = r.notModified
+	if len(r.body) > MaxCachedBody {
+		return r.body, nil // not kept by the cache: no copy needed
+	}
 	return bytes.Clone(r.body), nil
 }
 
@@ -248,6 +260,9 @@ func (f *HTTPSFetcher) store(key string, bodies []*response) {
 	for _, r := range bodies {
 		if r.etag == "" && r.lastModified == "" {
 			continue // nothing to revalidate with
+		}
+		if len(r.body) > MaxCachedBody {
+			continue // fetched again in full rather than held in memory
 		}
 		entries[r.url] = &cachedBody{etag: r.etag, lastModified: r.lastModified, body: r.body}
 	}

@@ -84,7 +84,12 @@ func checkHTTPSConfig(cfg HTTPSConfig) (*httpsConfig, *Error) {
 	if len(c.CAPEM) > 0 {
 		cas, perr := certs.ParseCertificates(c.CAPEM)
 		if perr != nil {
-			return nil, configError("the CA for the endpoint (caSecretRef) is unusable: %s", certsErrorMessage(perr))
+			// One message whatever the value is: caSecretRef may name any
+			// Secret key of the namespace, and saying what a non-CA value
+			// looks like (a key, JSON, a token) would describe a Secret the
+			// author may not read.
+			_ = perr
+			return nil, configError("the CA for the endpoint (caSecretRef) is not a PEM certificate bundle")
 		}
 		c.roots = x509.NewCertPool()
 		for _, ca := range cas {
@@ -198,5 +203,22 @@ func CredentialReleased(secret *corev1.Secret, urls ...string) error {
 	}
 	return &Error{Reason: consent.ReasonCredentialNotReleased, Message: fmt.Sprintf(
 		"auth Secret %s/%s does not allow its values to be sent to %s: nothing was sent; whoever manages the Secret can add %s to its %s annotation",
+		secret.Namespace, secret.Name, host, host, consent.AnnotationAllowedHosts)}
+}
+
+// PasswordReleased refuses to open a PKCS#12 file fetched from rawURL with
+// the password a Secret holds unless the Secret's certsync.io/allowed-hosts
+// annotation names rawURL's host: whoever may create a CertSync chooses the
+// URL and so the file, and the outcome of decrypting a file they encrypted
+// with a guess (PKCS12WrongPassword or success) would tell them whether any
+// Secret value of the namespace equals the guess. The refusal comes before
+// anything is fetched, and reads the same whatever the guess.
+func PasswordReleased(secret *corev1.Secret, rawURL string) error {
+	host, ok := consent.FirstDenied(secret.Annotations, rawURL)
+	if ok {
+		return nil
+	}
+	return &Error{Reason: consent.ReasonCredentialNotReleased, Message: fmt.Sprintf(
+		"password Secret %s/%s (passwordSecretRef) does not allow its value to open files from %s: nothing was fetched or decrypted; whoever manages the Secret can add %s to its %s annotation",
 		secret.Namespace, secret.Name, host, host, consent.AnnotationAllowedHosts)}
 }

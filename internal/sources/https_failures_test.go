@@ -394,3 +394,33 @@ func TestHTTPSFetchConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestCAMessageDescribesNothing: caSecretRef may name any Secret key of
+// the namespace; whatever that value is (a private key, JSON, a token,
+// HTML), the author reads one and the same message, so it cannot learn the
+// form of a Secret it may not read.
+func TestCAMessageDescribesNothing(t *testing.T) {
+	srv := newPKIServer(t)
+	values := map[string][]byte{
+		"private key": certstest.New(t).KeyPEM,
+		"json":        []byte(`{"password":"x"}`),
+		"token":       []byte("eyJhbGciOiJSUzI1NiJ9.e30.c2ln"),
+		"html":        []byte("<html>"),
+		"der":         certstest.NewCA(t).Cert.Raw,
+	}
+	messages := map[string]bool{}
+	for name, v := range values {
+		cfg := srv.config("/mail.pem")
+		cfg.CAPEM = v
+		var f sources.HTTPSFetcher
+		_, _, err := f.Fetch(context.Background(), "k", cfg)
+		se := sourceError(t, err, sources.ReasonInvalidConfig)
+		if !strings.Contains(se.Message, "caSecretRef") {
+			t.Errorf("%s: message %q does not name caSecretRef", name, se.Message)
+		}
+		messages[se.Message] = true
+	}
+	if len(messages) != 1 {
+		t.Errorf("the messages tell the values apart: %v", messages)
+	}
+}

@@ -51,18 +51,36 @@ func SecretRef(ns string, src *v1alpha1.SecretSource) string {
 // author of the object must not learn what exists where they may not look.
 // reader must not be a label-filtered cache.
 func GetSourceSecret(ctx context.Context, reader client.Reader, ns string, key types.NamespacedName) (*corev1.Secret, error) {
+	return getSecret(ctx, reader, ns, key, key.Namespace != ns)
+}
+
+// GetCopiedSecret reads a Secret whose values certsync copies into a
+// target of namespace ns (a SecretSync's Secret source). Unlike
+// GetSourceSecret it asks for the consent annotation in the Secret's own
+// namespace too: being allowed to create a SecretSync does not mean being
+// allowed to read the namespace's Secrets, and without consent a tenant
+// could copy any of them (a ServiceAccount token, a database password)
+// into a target they can read (RBAC by resourceNames, a pod they control).
+// A missing Secret and one without consent read alike (NotPermitted), as
+// across namespaces.
+func GetCopiedSecret(ctx context.Context, reader client.Reader, ns string, key types.NamespacedName) (*corev1.Secret, error) {
+	return getSecret(ctx, reader, ns, key, true)
+}
+
+// getSecret reads key; with guarded, the Secret must consent to being read
+// from ns, and a missing or unreadable one is reported as not consenting.
+func getSecret(ctx context.Context, reader client.Reader, ns string, key types.NamespacedName, guarded bool) (*corev1.Secret, error) {
 	var secret corev1.Secret
 	err := reader.Get(ctx, key, &secret)
-	cross := key.Namespace != ns
 	switch {
 	case nsguard.IsNotWatched(err):
 		// A namespaced install never reads outside its namespaces.
 		return nil, &Error{Reason: ReasonNamespaceNotWatched, Message: fmt.Sprintf("Secret %s: %v", key, err)}
-	case err == nil && cross && !NamespaceAllowed(secret.Annotations[v1alpha1.AnnotationAllowedNamespaces], ns):
+	case err == nil && guarded && !NamespaceAllowed(secret.Annotations[v1alpha1.AnnotationAllowedNamespaces], ns):
 		return nil, notPermitted(key, ns)
 	case err == nil:
 		return &secret, nil
-	case cross && (apierrors.IsNotFound(err) || apierrors.IsForbidden(err)):
+	case guarded && (apierrors.IsNotFound(err) || apierrors.IsForbidden(err)):
 		return nil, notPermitted(key, ns)
 	case apierrors.IsNotFound(err):
 		return nil, &Error{Reason: ReasonNotFound, Message: fmt.Sprintf("Secret %s not found", key)}
@@ -81,7 +99,12 @@ func keyOr(k, def string) string {
 }
 
 func notPermitted(key types.NamespacedName, ns string) error {
-	return &Error{Reason: ReasonNotPermitted, Message: fmt.Sprintf(
-		"Secret %s does not exist or does not allow namespace %q to read it: its owner must add the annotation %s listing %q",
-		key, ns, v1alpha1.AnnotationAllowedNamespaces, ns)}
+	msg := fmt.Sprintf("Secret %s does not exist or does not allow namespace %q to read it: its owner must add the annotation %s listing %q",
+		key, ns, v1alpha1.AnnotationAllowedNamespaces, ns)
+	if key.Namespace == ns {
+		// Since the same-namespace rule came in later, say so: an upgrade
+		// is the likeliest cause.
+		msg += " (or \"*\"); a Secret copied into a target needs it in its own namespace too"
+	}
+	return &Error{Reason: ReasonNotPermitted, Message: msg}
 }

@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
@@ -204,5 +205,57 @@ func TestErrorString(t *testing.T) {
 	e := &sources.Error{Reason: sources.ReasonNotFound, Message: "Secret mail/x not found"}
 	if e.Error() != "NotFound: Secret mail/x not found" {
 		t.Errorf("Error() = %q", e.Error())
+	}
+}
+
+// A Secret copied into a target (a SecretSync's source) needs consent in
+// its own namespace too; missing and unconsenting read alike there.
+func TestGetCopiedSecret(t *testing.T) {
+	gr := schema.GroupResource{Resource: "secrets"}
+	tests := []struct {
+		name    string
+		reader  client.Reader
+		from    string // the Secret's namespace
+		reason  string // "" for success
+		message []string
+	}{
+		{name: "own namespace without consent", reader: newReader(newSecret()), from: ns,
+			reason: sources.ReasonNotPermitted, message: []string{"mail/drop", v1alpha1.AnnotationAllowedNamespaces, `listing "mail"`, "its own namespace too"}},
+		{name: "own namespace, consent for others only", reader: newReader(newSecret(allowing("web"))), from: ns, reason: sources.ReasonNotPermitted},
+		{name: "own namespace with consent", reader: newReader(newSecret(allowing("web, mail"))), from: ns},
+		{name: "own namespace with wildcard consent", reader: newReader(newSecret(allowing("*"))), from: ns},
+		{name: "own namespace, missing reads like no consent", reader: newReader(), from: ns,
+			reason: sources.ReasonNotPermitted, message: []string{"mail/drop", "does not exist or does not allow"}},
+		{name: "own namespace, forbidden reads like no consent", reader: failingReader(apierrors.NewForbidden(gr, "drop", errors.New("rbac"))), from: ns,
+			reason: sources.ReasonNotPermitted},
+		{name: "other namespace as before", reader: newReader(newSecret(inNamespace("idp"))), from: "idp",
+			reason: sources.ReasonNotPermitted, message: []string{"idp/drop"}},
+		{name: "other namespace with consent", reader: newReader(newSecret(inNamespace("idp"), allowing("mail"))), from: "idp"},
+		{name: "API errors stay transient", reader: failingReader(apierrors.NewServiceUnavailable("etcd")), from: ns, reason: sources.ReasonAPIError},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := sources.GetCopiedSecret(context.Background(), tt.reader, ns, types.NamespacedName{Namespace: tt.from, Name: "drop"})
+			if tt.reason == "" {
+				if err != nil || s == nil {
+					t.Fatalf("GetCopiedSecret() = %v, %v", s, err)
+				}
+				return
+			}
+			var se *sources.Error
+			if !errors.As(err, &se) || se.Reason != tt.reason {
+				t.Fatalf("GetCopiedSecret() error = %v, want reason %s", err, tt.reason)
+			}
+			for _, sub := range tt.message {
+				if !strings.Contains(se.Message, sub) {
+					t.Errorf("message %q does not contain %q", se.Message, sub)
+				}
+			}
+		})
+	}
+	// Unchanged for configuration Secrets (CA, auth, passwords): their own
+	// rules apply (allowed-hosts for credentials sent away).
+	if _, err := sources.GetSourceSecret(context.Background(), newReader(newSecret()), ns, types.NamespacedName{Namespace: ns, Name: "drop"}); err != nil {
+		t.Errorf("GetSourceSecret() of an own-namespace Secret: %v", err)
 	}
 }

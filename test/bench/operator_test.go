@@ -65,7 +65,7 @@ func buildOperator(b *testing.B) string {
 
 // startOperator runs bin against the cluster and returns once its metrics
 // endpoint answers. It is stopped when the benchmark ends.
-func startOperator(ctx context.Context, b *testing.B, bin, kubeconfig string) *operatorProcess {
+func startOperator(ctx context.Context, b *testing.B, bin, kubeconfig string, extraArgs ...string) *operatorProcess {
 	b.Helper()
 	port, err := freePort()
 	if err != nil {
@@ -97,6 +97,7 @@ func startOperator(ctx context.Context, b *testing.B, bin, kubeconfig string) *o
 	// "--max-concurrent-reconciles=16" to see whether a point is bounded
 	// by the operator's workers or by the API server.
 	args = append(args, strings.Fields(os.Getenv("CERTSYNC_BENCH_OPERATOR_ARGS"))...)
+	args = append(args, extraArgs...)
 	p.cmd = exec.Command(bin, args...)
 	// The operator's flag set has no --kubeconfig: controller-runtime
 	// reads KUBECONFIG.

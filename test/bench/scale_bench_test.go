@@ -369,6 +369,10 @@ func (e *estate) create(ctx context.Context) error {
 					Validation: v1alpha1.Validation{DNSNames: []string{scaleHost}},
 					Target:     v1alpha1.Target{SecretName: "mail-tls"},
 					Verify:     v1alpha1.Verify{Timeout: &metav1.Duration{Duration: 2 * time.Second}},
+					// The benchmark renews a source minutes after its first
+					// rollout (idle samples, then the mass renewal):
+					// minRestartInterval would hold those restarts back.
+					Rollout: v1alpha1.Rollout{MinRestartInterval: &metav1.Duration{}},
 				}},
 			scaleDeployment(ns, int32(e.p.Pods)),
 		}

@@ -118,7 +118,8 @@ func TestGitOpsHealth(t *testing.T) {
 		t.Parallel()
 		g := NewWithT(t)
 		ns := newNamespace(t)
-		mustCreate(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "idp"},
+		mustCreate(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "idp",
+			Annotations: map[string]string{v1alpha1.AnnotationAllowedNamespaces: ns}},
 			StringData: map[string]string{"client_id": "mailer", "client_secret": "s3cr3t-value"}})
 		for _, name := range []string{"good", "broken"} {
 			src := "idp"

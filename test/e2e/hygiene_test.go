@@ -222,7 +222,9 @@ func TestFaultSecretsHygieneMaterial(t *testing.T) {
 			JKS:    &v1alpha1.Keystore{Create: true, PasswordSecretRef: ref},
 		}
 	}))
-	mustCreate(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "idp"}, Data: map[string][]byte{
+	// The source consents to copies in its namespace (docs/security.md).
+	mustCreate(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "idp",
+		Annotations: map[string]string{v1alpha1.AnnotationAllowedNamespaces: ns}}, Data: map[string][]byte{
 		"client_id":     []byte("mailer"),
 		"client_secret": []byte(randomSecret(t, "OAuth2 client secret")),
 		"api_token":     []byte(randomSecret(t, "API token")),

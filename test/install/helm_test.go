@@ -80,8 +80,14 @@ func TestHelmRejectsBadValues(t *testing.T) {
 		{"replicas=2", "additional properties 'replicas' not allowed"},
 		{"watchNamespaces={Mail}", "does not match pattern"},
 		{"metrics.port=70000", "maximum"},
+		{"maxConcurrentRollouts=-1", "minimum"},
 		{"leaderElection.enabled=false", "needs leaderElection.enabled"},
 		{"prometheusRule.runbookBaseURL=docs/runbooks.md", "does not match pattern"},
+		{"egress.allowHosts[0]=a.example.com\\,b.example.com", "does not match pattern"},
+		{"egress.allowHosts={*}", "does not match pattern"}, // no allow-all: leave the list empty
+		{"egress.denyCIDRs[0]=pod-network", "does not match pattern"},
+		{"egress.allowLoopback=yes", "boolean"},
+		{"fingerprintKeySecret=Key_1", "does not match pattern"},
 	} {
 		t.Run(tc.set, func(t *testing.T) {
 			out, err := execOut(helm, "template", "certsync", chartDir, "-n", releaseNamespace, "--set", tc.set)
@@ -114,7 +120,14 @@ func TestHelmChart(t *testing.T) {
 		check func(t *testing.T, m manifest)
 	}{
 		{"default", func(t *testing.T, m manifest) {
-			checkCommon(t, m, 2, "--leader-elect", "--metrics-secure=true")
+			d := checkCommon(t, m, 2, "--leader-elect", "--metrics-secure=true", "--fingerprint-key-secret=certsync-fingerprint-key")
+			// The egress policy stays the operator's default: no flags.
+			for _, a := range d.Spec.Template.Spec.Containers[0].Args {
+				if strings.HasPrefix(a, "--egress-") {
+					t.Errorf("default values render %s", a)
+				}
+			}
+			checkFingerprintKeyRole(t, m, "certsync-fingerprint-key")
 			var cr rbacv1.ClusterRole
 			m.get(t, "ClusterRole", "", "certsync-manager-role", &cr)
 			if !rulesEqual(cr.Rules, rules) {
@@ -225,7 +238,11 @@ func TestHelmChart(t *testing.T) {
 			}
 		}},
 		{"networkpolicy", func(t *testing.T, m manifest) {
-			checkCommon(t, m, 2, "--stuck-reconcile-timeout=5m", "--zap-encoder=json", "--zap-log-level=debug")
+			checkCommon(t, m, 2, "--stuck-reconcile-timeout=5m", "--zap-encoder=json", "--zap-log-level=debug",
+				"--egress-allow-hosts=pki.example.com,*.vault.example.com,10.0.0.5",
+				"--egress-deny-cidrs=10.244.0.0/16,10.96.0.0/12,fd00::/8", "--egress-allow-loopback",
+				"--fingerprint-key-secret=certsync-hmac")
+			checkFingerprintKeyRole(t, m, "certsync-hmac")
 			var np networkingv1.NetworkPolicy
 			m.only(t, "NetworkPolicy", &np)
 			if len(np.Spec.PolicyTypes) != 2 {
@@ -276,6 +293,26 @@ func TestHelmChart(t *testing.T) {
 			tc.check(t, m)
 			dryRunApply(t, m)
 		})
+	}
+}
+
+// checkFingerprintKeyRole: the fingerprint key's Role may get exactly the
+// Secret the manager's --fingerprint-key-secret names, and otherwise holds
+// config/rbac/fingerprint_key_role.yaml's rules.
+func checkFingerprintKeyRole(t *testing.T, m manifest, name string) {
+	t.Helper()
+	var r rbacv1.Role
+	m.get(t, "Role", releaseNamespace, "certsync-fingerprint-key-role", &r)
+	want := rulesOf(t, "fingerprint_key_role.yaml")
+	for i := range want {
+		for j, n := range want[i].ResourceNames {
+			if n == "certsync-fingerprint-key" {
+				want[i].ResourceNames[j] = name
+			}
+		}
+	}
+	if !rulesEqual(r.Rules, want) {
+		t.Errorf("fingerprint key Role rules %v, want %v", r.Rules, want)
 	}
 }
 

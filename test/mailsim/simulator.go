@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -78,6 +79,10 @@ type Simulator struct {
 	// rejected are the fingerprints of certificates pods refuse to start
 	// with (Reject).
 	rejected map[string]bool
+	// crashing are the fingerprints of certificates pods crash on (Crash);
+	// crashed names the pods that did.
+	crashing map[string]bool
+	crashed  []string
 }
 
 // Retry pace for pods that cannot be served yet (Secret missing, address in
@@ -115,6 +120,7 @@ func New(opts Options) (*Simulator, error) {
 		rsOwners:  map[types.UID]string{},
 		lastErr:   map[string]string{},
 		rejected:  map[string]bool{},
+		crashing:  map[string]bool{},
 	}, nil
 }
 
@@ -252,8 +258,15 @@ func (s *Simulator) reconcile(ctx context.Context, key string) error {
 			return err
 		}
 		s.mu.Lock()
-		rejected := s.rejected[cert.sha256]
+		rejected, crashing := s.rejected[cert.sha256], s.crashing[cert.sha256]
 		s.mu.Unlock()
+		if crashing {
+			// Like a server that exits at start on a certificate it
+			// cannot load: the kubelet reports the container crashing and
+			// the pod never Ready (what kwok, running no containers, does
+			// not do by itself).
+			return s.crash(ctx, pod, cert.sha256)
+		}
 		if rejected {
 			// Like a server that exits on a certificate it cannot use: the
 			// pod looks running and opens no port.
@@ -303,6 +316,70 @@ func (s *Simulator) Reject(sha256 string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rejected[sha256] = true
+}
+
+// Crash makes pods that start with the certificate of fingerprint sha256
+// (lowercase hex) crash, as a mail server that exits on a certificate it
+// cannot load: they serve nothing and their status turns not Ready, the
+// container waiting in CrashLoopBackOff, so a rollout to them never
+// completes. Pods already serving keep serving.
+func (s *Simulator) Crash(sha256 string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.crashing[sha256] = true
+}
+
+// Crashed names the pods that crashed (Crash), as Serving names them.
+func (s *Simulator) Crashed() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.crashed)
+}
+
+// crash reports a pod's containers crashing, as a kubelet would: once, and
+// again only if something set the pod Ready since.
+func (s *Simulator) crash(ctx context.Context, pod *corev1.Pod, sha string) error {
+	if !podReady(pod) {
+		return nil
+	}
+	p := pod.DeepCopy()
+	now := metav1.Now()
+	for i := range p.Status.Conditions {
+		if c := &p.Status.Conditions[i]; c.Type == corev1.PodReady || c.Type == corev1.ContainersReady {
+			c.Status, c.Reason, c.LastTransitionTime = corev1.ConditionFalse, "ContainersNotReady", now
+		}
+	}
+	for i := range p.Status.ContainerStatuses {
+		cs := &p.Status.ContainerStatuses[i]
+		started := false
+		cs.Ready, cs.Started = false, &started
+		cs.RestartCount++
+		cs.State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff",
+			Message: "back-off restarting failed container: certificate sha256 " + sha[:16] + " rejected"}}
+	}
+	if _, err := s.client.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
+		return fmt.Errorf("reporting pod crashing: %w", err)
+	}
+	name := p.Name
+	if s.opts.Namespace == "" {
+		name = p.Namespace + "/" + p.Name
+	}
+	s.mu.Lock()
+	if !slices.Contains(s.crashed, name) {
+		s.crashed = append(s.crashed, name)
+	}
+	s.mu.Unlock()
+	s.log.Info("pod crashed on its certificate", "pod", name, "sha256", sha)
+	return nil
+}
+
+func podReady(pod *corev1.Pod) bool {
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
 
 // key turns a pod name as callers give it into the pod's queue key.

@@ -170,3 +170,29 @@ func TestNewValidatesOptions(t *testing.T) {
 		t.Fatalf("New without Config: %v", err)
 	}
 }
+
+// TestCrash: a pod that starts with a certificate marked Crash serves
+// nothing and is reported not Ready, as a kubelet reports a crashing
+// container; a pod started with another certificate is served as usual.
+func TestCrash(t *testing.T) {
+	f := newFixture(t)
+	good, bad := newTestCert(t, "mail.example.test"), newTestCert(t, "mail.example.test")
+	f.create(tlsSecret("good-tls", good))
+	f.create(tlsSecret("bad-tls", bad))
+	f.sim.Crash(bad.sha256)
+	ipA, ipB := nextIP(), nextIP()
+	f.startPod("ok-0", ipA, "good-tls")
+	f.startPod("crash-0", ipB, "bad-tls")
+	f.expectServes(ipA, good.sha256)
+	f.g.Eventually(func(g Gomega) {
+		pod, err := f.cs.CoreV1().Pods(f.ns).Get(f.ctx, "crash-0", metav1.GetOptions{})
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(pod.Status.Phase).To(Equal(corev1.PodRunning))
+		g.Expect(pod.Status.Conditions).To(ContainElement(And(
+			HaveField("Type", corev1.PodReady), HaveField("Status", corev1.ConditionFalse), HaveField("Reason", "ContainersNotReady"))))
+	}, eventually, poll).Should(Succeed())
+	f.g.Expect(served(ipB)).To(refused())
+	f.g.Expect(f.sim.Crashed()).To(Equal([]string{"crash-0"}))
+	f.g.Expect(f.sim.Serving()).NotTo(HaveKey("crash-0"))
+	f.g.Expect(f.sim.Serving()).To(HaveKey("ok-0"))
+}
