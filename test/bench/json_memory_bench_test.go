@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/pem"
@@ -10,7 +9,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -200,24 +198,4 @@ func waitAllFetched(ctx context.Context, c client.Client, namespaces []string, t
 		case <-time.After(time.Second):
 		}
 	}
-}
-
-// vmHWM reads the peak resident set size of pid from /proc/<pid>/status.
-func vmHWM(pid int) (float64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if fields := strings.Fields(sc.Text()); len(fields) == 3 && fields[0] == "VmHWM:" && fields[2] == "kB" {
-			kb, err := strconv.ParseFloat(fields[1], 64)
-			return kb * 1024, err
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return 0, err
-	}
-	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
 }

@@ -78,7 +78,13 @@ func (p *operatorProcess) memory(ctx context.Context) (memSample, error) {
 }
 
 // vmRSS reads the resident set size of pid from /proc/<pid>/status.
-func vmRSS(pid int) (float64, error) {
+func vmRSS(pid int) (float64, error) { return procStatusBytes(pid, "VmRSS:") }
+
+// vmHWM reads the peak resident set size of pid from /proc/<pid>/status.
+func vmHWM(pid int) (float64, error) { return procStatusBytes(pid, "VmHWM:") }
+
+// procStatusBytes reads a "Name:   51234 kB" line of /proc/<pid>/status.
+func procStatusBytes(pid int, name string) (float64, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
@@ -86,8 +92,7 @@ func vmRSS(pid int) (float64, error) {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		// "VmRSS:	   51234 kB"
-		if fields := strings.Fields(sc.Text()); len(fields) == 3 && fields[0] == "VmRSS:" && fields[2] == "kB" {
+		if fields := strings.Fields(sc.Text()); len(fields) == 3 && fields[0] == name && fields[2] == "kB" {
 			kb, err := strconv.ParseFloat(fields[1], 64)
 			return kb * 1024, err
 		}
@@ -95,7 +100,7 @@ func vmRSS(pid int) (float64, error) {
 	if err := sc.Err(); err != nil {
 		return 0, err
 	}
-	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+	return 0, fmt.Errorf("no %s in /proc/%d/status", name, pid)
 }
 
 // parseMetrics returns the unlabelled samples of a Prometheus text
