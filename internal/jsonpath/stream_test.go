@@ -2,6 +2,7 @@ package jsonpath
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -26,4 +27,27 @@ func TestLookupStreamAgreesWithLookup(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FuzzLookupStream: on any valid JSON document (what callers pass; the
+// body is the tenant's) and any path, the streaming walk gives Lookup's
+// answer, and never a value without success.
+func FuzzLookupStream(f *testing.F) {
+	f.Add([]byte(`{"data":{"client_id":"app","arr":[1,"two",{"x":"y"}]},"dup":1,"dup":2}`), ".data.arr[2].x")
+	f.Add([]byte(`[[[[["deep"]]]],{"a":null}]`), "[1].a")
+	f.Add([]byte(`{"k.d":true,"n":1e400}`), "['k.d']")
+	f.Add([]byte(`"s"`), "$")
+	f.Fuzz(func(t *testing.T, doc []byte, path string) {
+		if !json.Valid(doc) {
+			return
+		}
+		v, found, err := Lookup(doc, path)
+		sv, sfound, serr := LookupStream(doc, path)
+		if (serr != nil || !sfound) && sv != nil {
+			t.Fatalf("a value without success: %q %v %v", sv, sfound, serr)
+		}
+		if !bytes.Equal(v, sv) || found != sfound || (err == nil) != (serr == nil) || (err != nil && err.Error() != serr.Error()) {
+			t.Fatalf("doc %q path %q: Lookup (%q, %v, %v), LookupStream (%q, %v, %v)", doc, path, v, found, err, sv, sfound, serr)
+		}
+	})
 }
