@@ -53,12 +53,16 @@ func (d *demo) actMailService(ctx context.Context) error {
 			Target:     v1alpha1.Target{SecretName: targetTLS},
 			// Re-verify every 10s for the demo (default 5m).
 			Verify: v1alpha1.Verify{Interval: &metav1.Duration{Duration: 10 * time.Second}},
+			// The demo renews seconds after the first rollout; a real
+			// cluster keeps the 10m default, which stops a source that
+			// changes at every read from restarting the pods each time.
+			Rollout: v1alpha1.Rollout{MinRestartInterval: &metav1.Duration{}},
 		},
 	}
 	if err := d.c.Create(ctx, cs); err != nil {
 		return err
 	}
-	d.say("created CertSync mail/mail: source legacy-pki/mail-tls -> Secret mail/%s; verify every 10s", targetTLS)
+	d.say("created CertSync mail/mail: source legacy-pki/mail-tls -> Secret mail/%s; verify every 10s; minRestartInterval 0s (the renewal comes seconds after the first rollout)", targetTLS)
 	t0 := time.Now()
 	if err := d.waitTarget(ctx, certs.Fingerprint(d.old.Cert)); err != nil {
 		return err

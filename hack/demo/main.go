@@ -9,7 +9,9 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"certsync.io/certsync/test/cluster"
@@ -56,8 +58,31 @@ func (d *demo) run(ctx context.Context) error {
 		d.actExpiry,
 	} {
 		if err := act(ctx); err != nil {
+			d.explainFailure()
 			return err
 		}
 	}
 	return nil
+}
+
+// explainFailure shows what the operator saw when an act did not happen:
+// the CertSync's status and the operator log's last lines (which carry no
+// key material), before the cleanup removes the log.
+func (d *demo) explainFailure() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	d.title("What the operator saw")
+	if err := d.showStatus(ctx); err != nil {
+		d.say("reading the status: %v", err)
+	}
+	b, err := os.ReadFile(d.operatorLog)
+	if err != nil {
+		d.say("reading the operator log: %v", err)
+		return
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	d.say("last lines of the operator log (%s):", d.operatorLog)
+	for _, l := range lines[max(0, len(lines)-40):] {
+		fmt.Fprintln(d.out, "    "+l)
+	}
 }
