@@ -115,9 +115,13 @@ func (e *estate) converged(t *testing.T, want *certstest.Pair, evictions int, st
 		g.Expect(n).To(Equal(evictions), "evictions made (API server audit log)")
 	}, 3*time.Second, poll).Should(Succeed())
 	// The restart annotation was written once per workload: not even a
-	// no-op patch repeated it.
-	g.Expect(restartPatches(g, e.ns, "deployments", "postfix")-e.postfixPatches).To(Equal(1), "postfix restart patches (audit)")
-	g.Expect(restartPatches(g, e.ns, "statefulsets", "dovecot")-e.dovecotPatches).To(Equal(1), "dovecot restart patches (audit)")
+	// no-op patch repeated it. At most one successful patch, not exactly
+	// one: a patch of an operator killed while it waits for the answer is
+	// applied, but the API server audits it with the error of the dropped
+	// connection; the template annotations and the revision counts above
+	// show that the restart happened, once.
+	g.Expect(restartPatches(g, e.ns, "deployments", "postfix")-e.postfixPatches).To(BeNumerically("<=", 1), "postfix restart patches (audit)")
+	g.Expect(restartPatches(g, e.ns, "statefulsets", "dovecot")-e.dovecotPatches).To(BeNumerically("<=", 1), "dovecot restart patches (audit)")
 	return took
 }
 
